@@ -1,0 +1,58 @@
+"""The `sentryfuse` command.
+
+Subcommands live in their own modules and are imported only when chosen, so
+`sentryfuse --help` stays instant and never imports torch or rclpy. A command module
+provides `configure_parser(parser)` and `run(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). A nested dict is a command group, e.g. `sentryfuse bench model`.
+COMMANDS: dict[str, tuple[str, str] | dict] = {
+    "info": ("sentryfuse_ros.info", "Show versions, the ROS environment and whether the messages load"),
+}
+
+
+def _build_parser(commands: dict, prog: str, argv: list[str]) -> tuple[argparse.ArgumentParser, list]:
+    """Parser for `commands`, configuring only the subcommand named in argv (lazy import)."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0] if prog == "sentryfuse" else None)
+    if prog == "sentryfuse":
+        from sentryfuse_ros import __version__
+
+        parser.add_argument("--version", action="version", version=f"sentryfuse {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = argv[0] if argv else None
+    for name, entry in commands.items():
+        if isinstance(entry, dict):
+            subparsers.add_parser(name, help=f"{name} subcommands: {', '.join(entry)}", add_help=False)
+            continue
+        module_name, help_text = entry
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.configure_parser(sub)
+            sub.set_defaults(_run=module.run)
+    return parser, subparsers
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands, prog = COMMANDS, "sentryfuse"
+    # Descend into command groups (`bench model ...`) before building the parser.
+    while argv and isinstance(commands.get(argv[0]), dict):
+        prog, commands = f"{prog} {argv[0]}", commands[argv[0]]
+        argv = argv[1:]
+    parser, _ = _build_parser(commands, prog, argv)
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
