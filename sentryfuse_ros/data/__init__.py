@@ -1,0 +1,1 @@
+"""Tri-modal digits benchmark: sources, preparation, splits and the shared preprocessing."""
