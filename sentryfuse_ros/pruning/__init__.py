@@ -1,0 +1,1 @@
+"""Structured pruning of SentryAttend: plans, physical slicing, saliency, SentryGate and baselines."""

@@ -1,0 +1,78 @@
+"""First-order importance of every attention head and FFN channel, measured on data.
+
+For a structure with output a (a head's output, or an FFN hidden channel) gated by a mask m,
+dL/dm = sum(a * dL/da) over its elements and tokens. Collected per example, this one quantity
+gives both classic importances:
+
+* Taylor (Michel et al. 2019):  mean over examples of |dL/dm|  (= |a x gradient|)
+* Fisher (Kwon et al. 2022):    mean over examples of (dL/dm)^2
+
+Activations are read after the model's masks, so a structure that is already pruned measures
+zero: iterative pruning re-measures what remains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from sentryfuse_ros.model.sentry_attend import SentryAttend
+
+
+@dataclass
+class MaskGradients:
+    """Per-example dL/dm: heads[l] is (N, H_l), channels[l] is (N, F_l)."""
+
+    heads: list[Tensor]
+    channels: list[Tensor]
+
+    def taylor(self) -> tuple[list[Tensor], list[Tensor]]:
+        return [g.abs().mean(0) for g in self.heads], [g.abs().mean(0) for g in self.channels]
+
+    def fisher(self) -> tuple[list[Tensor], list[Tensor]]:
+        return [g.square().mean(0) for g in self.heads], [g.square().mean(0) for g in self.channels]
+
+
+def mask_gradients(
+    model: SentryAttend, batches: Iterable[tuple[Mapping[str, Tensor], Tensor]]
+) -> MaskGradients:
+    """dL/dm per example for every head and FFN channel, over `batches` of (inputs, labels).
+
+    The inputs decide the modality subset: pass only the live modalities' tensors.
+    """
+    was_training = model.training
+    model.eval()  # no dropout: measure the network as it will run
+    head_grads: list[list[Tensor]] = [[] for _ in model.blocks]
+    channel_grads: list[list[Tensor]] = [[] for _ in model.blocks]
+    handles = []
+
+    def capture(store: list[Tensor], reduce_dims: tuple[int, ...]):
+        def hook(_module, _inputs, output: Tensor):
+            def on_grad(grad: Tensor):
+                store.append((output.detach() * grad).sum(dim=reduce_dims))
+
+            output.register_hook(on_grad)
+
+        return hook
+
+    for layer, block in enumerate(model.blocks):
+        # Head outputs are (B, H, T, head_dim); FFN hidden activations are (B, T, F).
+        handles.append(block.attn.head_output.register_forward_hook(capture(head_grads[layer], (2, 3))))
+        handles.append(block.ffn.hidden.register_forward_hook(capture(channel_grads[layer], (1,))))
+    try:
+        for inputs, labels in batches:
+            model.zero_grad(set_to_none=True)
+            # Sum, not mean: per-example gradients must not depend on the batch size.
+            F.cross_entropy(model(inputs), labels, reduction="sum").backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    if not head_grads[0]:
+        raise ValueError("no batches given: saliency needs calibration data")
+    return MaskGradients([torch.cat(g) for g in head_grads], [torch.cat(g) for g in channel_grads])
