@@ -1,0 +1,48 @@
+"""The interface every pruning method implements, SentryGate and the baselines alike.
+
+A method turns (trained model, live modality subset, prune ratio) into a PrunePlan. Methods
+that need data get a small calibration set; static methods calibrate with every modality
+present (they do not know which sensors will be alive), the per-subset oracle and SentryGate's
+offline training see the subset. SentryGate's plan() uses neither data nor gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from sentryfuse_ros.model.sentry_attend import SentryAttend
+from sentryfuse_ros.pruning.plan import PrunePlan
+
+
+@dataclass
+class Calibration:
+    """Calibration examples with every modality: inputs[name] is (N, ...), labels (N,)."""
+
+    inputs: dict[str, Tensor]
+    labels: Tensor
+    batch_size: int = 64
+
+    def batches(self, subset: tuple[str, ...] | None = None):
+        """(inputs, labels) batches restricted to `subset` (None: every modality)."""
+        names = subset if subset is not None else tuple(self.inputs)
+        for start in range(0, len(self.labels), self.batch_size):
+            stop = start + self.batch_size
+            yield {name: self.inputs[name][start:stop] for name in names}, self.labels[start:stop]
+
+    def sample(self, n: int, seed: int) -> "Calibration":
+        """n examples drawn without replacement (a seed picks a different calibration set)."""
+        generator = torch.Generator().manual_seed(seed)
+        index = torch.randperm(len(self.labels), generator=generator)[:n]
+        return Calibration({k: v[index] for k, v in self.inputs.items()}, self.labels[index], self.batch_size)
+
+
+class PruningMethod(Protocol):
+    name: str
+
+    def plan(
+        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
+    ) -> PrunePlan: ...
