@@ -1,0 +1,143 @@
+"""SentryAttend checkpoints: weights in `<name>.safetensors`, config and metadata in `<name>.json`.
+
+The JSON holds the format tag and version, the model config (which describes pruned, sliced
+models too), the SHA-256 of the weights file and free-form metadata (training run, scores).
+Loading checks each of these and fails with a CheckpointError naming the file and the reason;
+pickles (torch.load) are never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from sentryfuse_ros.model.config import SentryAttendConfig
+from sentryfuse_ros.model.sentry_attend import SentryAttend
+
+FORMAT = "sentryattend"
+FORMAT_VERSION = 1
+SHIPPED_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt or does not match its config."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"cannot load checkpoint {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass
+class Checkpoint:
+    model: SentryAttend
+    meta: dict
+
+
+def checkpoint_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """(weights, config) paths for `path` given as `x`, `x.safetensors` or `x.json`."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".safetensors"), path.with_name(path.name + ".json")
+
+
+def shipped_checkpoint(name: str = "sentryattend") -> Path:
+    """Path of a checkpoint shipped with the package (the default the nodes load)."""
+    return SHIPPED_WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def save_checkpoint(model: SentryAttend, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    """Write the model's weights and config; returns the weights path."""
+    weights_path, config_path = checkpoint_paths(path)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    # Write-then-rename, so a crash never leaves a half-written checkpoint under the real name.
+    partial_weights = weights_path.with_name(weights_path.name + ".partial")
+    save_file(tensors, str(partial_weights), metadata={"format": FORMAT})
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "weights_sha256": _sha256(partial_weights),
+        "meta": meta or {},
+    }
+    partial_config = config_path.with_name(config_path.name + ".partial")
+    partial_config.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(partial_weights, weights_path)
+    os.replace(partial_config, config_path)
+    return weights_path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Rebuild the model from its config and load its weights, in eval mode on the CPU."""
+    weights_path, config_path = checkpoint_paths(path)
+    for required in (weights_path, config_path):
+        if not required.is_file():
+            raise CheckpointError(required, "file not found")
+    document = _read_config_document(config_path)
+    try:
+        config = SentryAttendConfig.from_dict(document["config"])
+    except ValueError as error:
+        raise CheckpointError(config_path, f"invalid model config: {error}") from error
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(weights_path, f"corrupt safetensors file: {error}") from error
+    model = SentryAttend(config)
+    _check_tensors_match(weights_path, model.state_dict(), tensors)
+    # Names and shapes agree; the digest catches damaged tensor bytes the header cannot reveal.
+    if _sha256(weights_path) != document["weights_sha256"]:
+        raise CheckpointError(weights_path, f"SHA-256 differs from the one in {config_path.name}: corrupt or replaced")
+    model.load_state_dict(tensors, strict=True)
+    return Checkpoint(model=model.eval(), meta=document["meta"])
+
+
+def _read_config_document(config_path: Path) -> dict:
+    try:
+        document = json.loads(config_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(config_path, f"config is not valid JSON: {error}") from error
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise CheckpointError(config_path, f"not a {FORMAT} checkpoint config (format tag missing or different)")
+    if document.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            config_path, f"format version {document.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
+    missing = [key for key in ("config", "weights_sha256", "meta") if key not in document]
+    if missing:
+        raise CheckpointError(config_path, f"config lacks {missing}")
+    return document
+
+
+def _check_tensors_match(weights_path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
+    problems = [
+        f"{name} has shape {tuple(found[name].shape)}, config needs {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in found and found[name].shape != tensor.shape
+    ]
+    problems += [f"missing {name}" for name in expected if name not in found]
+    problems += [f"unexpected {name}" for name in found if name not in expected]
+    problems += [
+        f"{name} has dtype {found[name].dtype}, config needs {tensor.dtype}"
+        for name, tensor in expected.items()
+        if name in found and found[name].shape == tensor.shape and found[name].dtype != tensor.dtype
+    ]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise CheckpointError(weights_path, f"tensors do not match the config: {shown}")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,103 @@
+"""SentryAttend: a multimodal transformer over whichever modalities are alive.
+
+`model(inputs)` takes a dict holding any non-empty subset of camera / imu / audio tensors and
+returns class logits (B, n_classes). A missing modality contributes no tokens at all: its
+tokenizer does not run and its summary token is left out, so the sequence is shorter.
+
+Sequence: [CLS, one summary token per live modality, patch tokens of each live modality].
+The classifier reads the final CLS token.
+
+For structured pruning every layer exposes `blocks[i].attn.head_mask` (H,), `blocks[i].ffn.ffn_mask`
+(F,) and the identity hook points `blocks[i].attn.head_output` (B, H, T, head_dim) and
+`blocks[i].ffn.hidden` (B, T, F); see attention.py and feedforward.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from sentryfuse_ros.modalities import MODALITIES
+from sentryfuse_ros.model.attention import TokenLayout
+from sentryfuse_ros.model.block import EncoderBlock
+from sentryfuse_ros.model.config import SentryAttendConfig
+from sentryfuse_ros.model.tokenizers import build_tokenizers
+
+
+class SentryAttend(nn.Module):
+    def __init__(self, config: SentryAttendConfig):
+        super().__init__()
+        self.config = config
+        d_model = config.d_model
+        self.tokenizers = build_tokenizers(config)
+        self.cls_token = nn.Parameter(torch.zeros(d_model))
+        self.summary_tokens = nn.Parameter(torch.zeros(len(MODALITIES), d_model))
+        sparse = config.attention == "sparse_gqa"
+        self.blocks = nn.ModuleList(
+            EncoderBlock(d_model, config.head_dim, shape, sparse, config.dropout) for shape in config.layer_shapes()
+        )
+        self.norm = nn.LayerNorm(d_model)
+        self.classifier = nn.Linear(d_model, config.n_classes)
+        self.apply(_init_weights)
+        for parameter in (self.cls_token, self.summary_tokens):
+            nn.init.trunc_normal_(parameter, std=0.02)
+        for tokenizer in self.tokenizers.values():
+            nn.init.trunc_normal_(tokenizer.position_embedding, std=0.02)
+            nn.init.trunc_normal_(tokenizer.modality_embedding, std=0.02)
+
+    def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
+        live = live_modalities(inputs)
+        patch_tokens = [self.tokenizers[name](inputs[name]) for name in live]
+        batch = patch_tokens[0].shape[0]
+        if any(tokens.shape[0] != batch for tokens in patch_tokens):
+            raise ValueError(f"batch sizes differ between modalities: { {n: inputs[n].shape[0] for n in live} }")
+        summaries = self.summary_tokens[[MODALITIES.index(name) for name in live]]
+        global_tokens = torch.cat([self.cls_token[None], summaries]).expand(batch, -1, -1)
+        layout = TokenLayout.from_counts(global_tokens.shape[1], [tokens.shape[1] for tokens in patch_tokens])
+        x = torch.cat([global_tokens, *patch_tokens], dim=1)
+        for block in self.blocks:
+            x = block(x, layout)
+        return self.classifier(self.norm(x[:, 0]))
+
+    def set_masks(self, head_masks: Sequence[Tensor | None], ffn_masks: Sequence[Tensor | None]) -> None:
+        """Set every layer's head and FFN-channel masks (1 keeps, 0 prunes; None leaves a layer as is)."""
+        if len(head_masks) != len(self.blocks) or len(ffn_masks) != len(self.blocks):
+            raise ValueError(f"need one head mask and one FFN mask per layer ({len(self.blocks)} layers)")
+        for block, head_mask, ffn_mask in zip(self.blocks, head_masks, ffn_masks):
+            if head_mask is not None and block.attn is not None:
+                block.attn.head_mask.copy_(head_mask)
+            if ffn_mask is not None and block.ffn is not None:
+                block.ffn.ffn_mask.copy_(ffn_mask)
+
+    def reset_masks(self) -> None:
+        for block in self.blocks:
+            if block.attn is not None:
+                block.attn.head_mask.fill_(1.0)
+            if block.ffn is not None:
+                block.ffn.ffn_mask.fill_(1.0)
+
+    @torch.no_grad()
+    def fit_input_normalization(self, samples: Mapping[str, Tensor]) -> None:
+        """Standardise each modality with statistics of these training samples."""
+        for name in live_modalities(samples):
+            self.tokenizers[name].fit_normalization(samples[name])
+
+
+def live_modalities(inputs: Mapping[str, Tensor]) -> tuple[str, ...]:
+    """The modalities present in `inputs`, in canonical order; unknown keys or none at all raise."""
+    unknown = set(inputs) - set(MODALITIES)
+    if unknown:
+        raise ValueError(f"unknown modalities {sorted(unknown)}; expected keys from {MODALITIES}")
+    live = tuple(name for name in MODALITIES if name in inputs)
+    if not live:
+        raise ValueError(f"no modality given; pass at least one of {MODALITIES}")
+    return live
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)

@@ -1,0 +1,88 @@
+"""Per-modality tokenizers: raw input tensor -> (B, n_tokens, d_model) patch tokens.
+
+camera (B, 1, 28, 28) -> image patches; imu (B, 6, 200) -> time patches over all six axes;
+audio (B, 40, 101) log-mel -> (mel band x frame) spectrogram patches. Each input is first
+standardised with statistics of the training set (stored as buffers, so they travel with the
+checkpoint), then zero-padded to whole patches (zero = the training mean), embedded by a
+strided convolution (one linear map per patch) and given learned position and modality
+embeddings.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sentryfuse_ros.data.spec import INPUT_SPEC
+from sentryfuse_ros.model.config import SentryAttendConfig
+
+
+class PatchTokenizer(nn.Module):
+    def __init__(
+        self,
+        sample_shape: tuple[int, ...],
+        patch: tuple[int, ...],
+        stats_axis: int | None,
+        d_model: int,
+        add_channel_axis: bool = False,
+    ):
+        """sample_shape: one sample's shape, (C, L) for a series or (C, H, W) for an image.
+        patch: patch extent along the trailing (spatial or time) axes.
+        stats_axis: the sample axis with its own normalisation statistics (None: one for all).
+        add_channel_axis: the sample is a bare (H, W) map, embedded as a one-channel image."""
+        super().__init__()
+        self.sample_shape = tuple(sample_shape)
+        self.add_channel_axis = add_channel_axis
+        conv_shape = (1, *self.sample_shape) if add_channel_axis else self.sample_shape
+        spatial = conv_shape[1:]
+        self.padding = [ceil(size / step) * step - size for size, step in zip(spatial, patch)]
+        self.n_tokens = 1
+        for size, pad, step in zip(spatial, self.padding, patch):
+            self.n_tokens *= (size + pad) // step
+        convolution = nn.Conv1d if len(spatial) == 1 else nn.Conv2d
+        self.embed = convolution(conv_shape[0], d_model, kernel_size=patch, stride=patch)
+        stats_shape = [1] * len(self.sample_shape)
+        if stats_axis is not None:
+            stats_shape[stats_axis] = self.sample_shape[stats_axis]
+        self.stats_axis = stats_axis
+        self.register_buffer("input_mean", torch.zeros(stats_shape))
+        self.register_buffer("input_std", torch.ones(stats_shape))
+        self.position_embedding = nn.Parameter(torch.zeros(self.n_tokens, d_model))
+        self.modality_embedding = nn.Parameter(torch.zeros(d_model))
+
+    @torch.no_grad()
+    def fit_normalization(self, samples: Tensor) -> None:
+        """Set the standardisation statistics from training samples (N, *sample_shape)."""
+        reduce_dims = [dim for dim in range(samples.dim()) if dim - 1 != self.stats_axis]
+        self.input_mean.copy_(samples.mean(dim=reduce_dims, keepdim=True)[0])
+        self.input_std.copy_(samples.std(dim=reduce_dims, keepdim=True)[0].clamp_min(1e-6))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if tuple(x.shape[1:]) != self.sample_shape:
+            raise ValueError(f"expected input of shape (B, {', '.join(map(str, self.sample_shape))}), got {tuple(x.shape)}")
+        x = (x - self.input_mean) / self.input_std
+        if self.add_channel_axis:
+            x = x.unsqueeze(1)
+        # F.pad lists the last axis first.
+        x = F.pad(x, [amount for pad in reversed(self.padding) for amount in (0, pad)])
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        return tokens + self.position_embedding + self.modality_embedding
+
+
+def build_tokenizers(config: SentryAttendConfig) -> nn.ModuleDict:
+    spec, d_model = INPUT_SPEC, config.d_model
+    return nn.ModuleDict(
+        {
+            # One camera statistic: brightness is global.
+            "camera": PatchTokenizer((1, spec.image_size, spec.image_size), config.camera_patch, None, d_model),
+            # Per axis: accelerometer and gyroscope have unrelated units and offsets.
+            "imu": PatchTokenizer((spec.imu_channels, spec.imu_window_samples), (config.imu_patch,), 0, d_model),
+            # Per mel band: log energy differs strongly between bands.
+            "audio": PatchTokenizer(
+                (spec.audio_n_mels, spec.audio_frames), config.audio_patch, 0, d_model, add_channel_axis=True
+            ),
+        }
+    )
