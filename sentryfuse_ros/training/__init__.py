@@ -1,0 +1,1 @@
+"""Training SentryAttend: curriculum, optimiser, loop, evaluation and the `sentryfuse train` command."""

@@ -1,0 +1,39 @@
+"""Modality-dropout curriculum: which modalities each training batch keeps.
+
+All modalities during a warm-up, then the probability of dropping some rises linearly to its
+maximum. A dropped batch keeps one of the proper non-empty subsets, chosen uniformly, so every
+one of the 7 subsets of {camera, imu, audio} is trained. The whole batch shares a subset because
+missing modalities are removed from the sequence, not zero-filled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS
+
+REDUCED_SUBSETS = tuple(subset for subset in MODALITY_SUBSETS if subset != MODALITIES)
+
+
+@dataclass(frozen=True)
+class ModalityDropoutCurriculum:
+    warmup_epochs: float = 1.0
+    ramp_epochs: float = 3.0
+    max_drop_probability: float = 0.75
+
+    def drop_probability(self, epoch: float) -> float:
+        """Probability that a batch at (fractional) `epoch` loses at least one modality."""
+        if epoch < self.warmup_epochs:
+            return 0.0
+        ramp = min(1.0, (epoch - self.warmup_epochs) / self.ramp_epochs) if self.ramp_epochs > 0 else 1.0
+        return self.max_drop_probability * ramp
+
+    def sample_subset(self, epoch: float, generator: torch.Generator) -> tuple[str, ...]:
+        if torch.rand((), generator=generator).item() >= self.drop_probability(epoch):
+            return MODALITIES
+        return REDUCED_SUBSETS[int(torch.randint(len(REDUCED_SUBSETS), (), generator=generator))]
+
+
+NO_DROPOUT = ModalityDropoutCurriculum(warmup_epochs=0.0, ramp_epochs=0.0, max_drop_probability=0.0)
