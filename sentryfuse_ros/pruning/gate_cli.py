@@ -1,0 +1,56 @@
+"""`sentryfuse gate train`: fit SentryGate to a trained SentryAttend backbone and save it."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from sentryfuse_ros.model.checkpoint import _sha256, checkpoint_paths, load_checkpoint, shipped_checkpoint
+from sentryfuse_ros.model.gate_checkpoint import save_gate, shipped_gate
+from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, train_gate
+from sentryfuse_ros.pruning.method import Calibration
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    defaults = GateTrainingConfig()
+    parser.add_argument("--checkpoint", type=Path, default=shipped_checkpoint(), help="SentryAttend backbone")
+    parser.add_argument("--out", type=Path, default=shipped_gate(), help="where to write the gate")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="picks the calibration examples and the gate's init")
+    parser.add_argument("--examples", type=int, default=defaults.examples_per_subset, help="train-split examples per subset")
+    parser.add_argument("--steps", type=int, default=defaults.fit_steps, help="optimisation steps of the fit")
+    parser.add_argument("--budget-step", type=float, default=defaults.budget_step, help="iterative pruning step")
+    parser.add_argument("--max-budget", type=float, default=defaults.max_budget, help="largest budget trained")
+
+
+def _calibration(split) -> Calibration:
+    return Calibration(split.tensors(), split.labels)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sentryfuse_ros.data.dataset import load_split
+
+    config = GateTrainingConfig(
+        examples_per_subset=args.examples,
+        fit_steps=args.steps,
+        budget_step=args.budget_step,
+        max_budget=args.max_budget,
+        seed=args.seed,
+    )
+    backbone = load_checkpoint(args.checkpoint).model
+    started = time.perf_counter()
+    gate, report = train_gate(backbone, _calibration(load_split("train")), _calibration(load_split("val")), config)
+    report["train_seconds"] = round(time.perf_counter() - started, 1)
+    backbone_digest = _sha256(checkpoint_paths(args.checkpoint)[0])
+    path = save_gate(gate, args.out, backbone_sha256=backbone_digest, report=report)
+    print(f"saved {path} ({report['train_seconds']} s); fit loss {report['fit_loss_first_last'][0]:.3f} -> "
+          f"{report['fit_loss_first_last'][1]:.3f}")
+    print("Spearman vs held-out per-subset Taylor (heads / channels), gate and static all-modality Taylor:")
+    print(f"{'subset':<18} {'gate':>13} {'static':>13} {'plan agreement':>15}")
+    for subset, row in report["subsets"].items():
+        print(
+            f"{subset:<18} {row['gate_spearman_heads']:6.2f}/{row['gate_spearman_channels']:5.2f} "
+            f"{row['static_taylor_spearman_heads']:6.2f}/{row['static_taylor_spearman_channels']:5.2f} "
+            f"{row['train_plan_agreement']:15.3f}"
+        )
+    return 0

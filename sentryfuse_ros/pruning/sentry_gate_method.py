@@ -1,0 +1,36 @@
+"""SentryGate as a pruning method: a plan from the gate's scores alone, zero-shot.
+
+plan() reads neither calibration data nor gradients: the gate maps (live modalities, budget) to
+scores, plan_from_scores keeps the top structures as for every other method, and the removed
+structures' per-subset mean activations (stored in the gate) compensate the biases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
+from sentryfuse_ros.model.sentry_attend import SentryAttend
+from sentryfuse_ros.model.sentry_gate import SentryGate
+from sentryfuse_ros.pruning.bias_compensation import with_bias_compensation
+from sentryfuse_ros.pruning.method import Calibration
+from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
+
+
+def gate_plan(gate: SentryGate, model: SentryAttend, subset, ratio: float, compensate: bool = True) -> PrunePlan:
+    scores = gate.scores(subset, ratio)
+    plan = plan_from_scores(scores.heads, scores.channels, ratio)
+    return with_bias_compensation(model, plan, *gate.means_for(subset)) if compensate else plan
+
+
+class SentryGateMethod:
+    name = "sentrygate"
+
+    def __init__(self, gate: SentryGate | None = None, gate_path: Path | None = None, compensate: bool = True):
+        self.gate = gate if gate is not None else load_gate(gate_path or shipped_gate()).gate
+        self.compensate = compensate
+
+    def plan(
+        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration | None, seed: int
+    ) -> PrunePlan:
+        return gate_plan(self.gate, model, subset, ratio, self.compensate)
