@@ -14,6 +14,10 @@ import sys
 # name -> (module, one-line help). A nested dict is a command group, e.g. `sentryfuse bench model`.
 COMMANDS: dict[str, tuple[str, str] | dict] = {
     "info": ("sentryfuse_ros.info", "Show versions, the ROS environment and whether the messages load"),
+    "train": ("sentryfuse_ros.training.cli", "Train a SentryAttend variant (modality-dropout curriculum) on the prepared dataset"),
+    "bench": {
+        "model": ("sentryfuse_ros.bench.model_bench", "Accuracy per modality subset, FLOPs and latency of the shipped SentryAttend checkpoints"),
+    },
 }
 
 

@@ -1,5 +1,7 @@
 """Training: curriculum, schedule, a tiny run that learns, seeds, dropped modalities never read."""
 
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -133,3 +135,9 @@ def test_dropped_modality_tensors_are_never_read(tmp_path, monkeypatch):
     assert recording.reads[:3] == list(MODALITIES)
     assert recording.reads[3:] == [name for subset in subsets_per_step for name in subset]
     assert len(set(subsets_per_step)) > 3
+
+
+def test_train_command_is_registered_with_its_variants():
+    result = subprocess.run([sys.executable, "-m", "sentryfuse_ros.cli", "train", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "{sentryattend,dense,no_dropout}" in result.stdout and "--out" in result.stdout

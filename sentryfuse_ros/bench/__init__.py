@@ -1,0 +1,1 @@
+"""Benchmarks behind `sentryfuse bench ...`, and the measuring helpers they share."""
