@@ -66,6 +66,10 @@ class PlanCache:
     def prebuild(self, subsets, ratios) -> list[CachedPlan]:
         return [self.get(subset, ratio) for subset in subsets for ratio in ratios]
 
+    def clear(self) -> None:
+        """Forget every built plan (the backbone stays loaded)."""
+        self._plans.clear()
+
     def plans(self) -> list[CachedPlan]:
         return list(self._plans.values())
 

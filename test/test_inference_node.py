@@ -1,0 +1,183 @@
+"""inference_node end to end: real processes over DDS, the test publishing sensors like a robot."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import rclpy
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+
+from conftest import REPO_ROOT, wait_for
+from monitor_rig import MonitorRig
+from sentryfuse.msg import Prediction
+from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
+from sentryfuse_ros.model.checkpoint import _sha256, save_checkpoint
+from sentryfuse_ros.model.gate_checkpoint import save_gate
+from sentryfuse_ros.model.sentry_gate import SentryGate
+from sentryfuse_ros.pruning.gate_training import gate_config_for
+
+TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=32, dropout=0.0)
+RATES = {"camera": 15.0, "imu": 100.0, "audio": 20.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """A random tiny backbone and a gate registered to it: fast to load, same code paths."""
+    folder = tmp_path_factory.mktemp("weights")
+    backbone = SentryAttend(TINY).eval()
+    weights = save_checkpoint(backbone, folder / "tiny")
+    gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), folder / "gate", _sha256(weights))
+    return weights, gate
+
+
+@pytest.fixture
+def ros_node():
+    rclpy.init()
+    node = rclpy.create_node("inference_test")
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+def _start(processes, tiny_weights, *extra):
+    weights, gate = tiny_weights
+    processes.start("-m", "sentryfuse_ros.nodes.heartbeat_monitor", "--ros-args",
+                    "--params-file", str(REPO_ROOT / "config" / "sentryfuse.yaml"), name="monitor")
+    return processes.start(
+        "-m", "sentryfuse_ros.nodes.inference_node", "--ros-args",
+        "--params-file", str(REPO_ROOT / "config" / "sentryfuse.yaml"),
+        "-p", f"weights_path:={weights}", "-p", f"gate_path:={gate}", "-p", "rate_hz:=20.0", *extra,
+        name="inference",
+    )
+
+
+def _call(node, service_type, name, request, timeout=10.0):
+    client = node.create_client(service_type, name)
+    try:
+        assert client.wait_for_service(timeout_sec=timeout), f"{name} not available"
+        future = client.call_async(request)
+        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+        assert future.done(), f"{name} did not answer"
+        return future.result()
+    finally:
+        node.destroy_client(client)
+
+
+def _set(node, name, value):
+    kind = ParameterType.PARAMETER_DOUBLE
+    request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(type=kind, double_value=value))])
+    return _call(node, SetParameters, "/inference_node/set_parameters", request).results[0]
+
+
+class Predictions:
+    def __init__(self, node):
+        self.received: list[Prediction] = []
+        node.create_subscription(Prediction, "sentryfuse/prediction", self.received.append, 10)
+
+    def latest(self):
+        return self.received[-1] if self.received else None
+
+    def since(self, index):
+        return self.received[index:]
+
+
+def test_predictions_flow_with_source_stamps_and_follow_dropout_and_power(ros_node, processes, tiny_weights):
+    inference = _start(processes, tiny_weights)
+    rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
+    sent_stamps = set()
+    original_send = rig.send
+
+    def send_and_record(sensor, msg=None):
+        msg = msg if msg is not None else rig.message(sensor)
+        if sensor != "battery":
+            sent_stamps.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
+        original_send(sensor, msg)
+
+    rig.send = send_and_record
+    full = lambda: predictions.latest() is not None and list(predictions.latest().live_modalities) == ["camera", "imu", "audio"]
+    assert rig.run(40.0, RATES, until=full), f"no full-modality prediction; log:\n{processes.log(inference)}"
+    latest = predictions.latest()
+    assert (latest.header.stamp.sec, latest.header.stamp.nanosec) in sent_stamps
+    assert latest.header.frame_id in ("test_camera", "test_imu", "test_mic")
+    assert len(latest.class_scores) == 10 and abs(sum(latest.class_scores) - 1.0) < 1e-4
+    assert latest.plan_id.startswith("camera+imu+audio@") and latest.kept_parameters <= latest.total_parameters
+
+    # The camera stops: predictions keep coming, from the remaining sensors and their own plan.
+    no_camera = lambda: predictions.latest() is not None and list(predictions.latest().live_modalities) == ["imu", "audio"]
+    assert rig.run(15.0, {"imu": 100.0, "audio": 20.0}, until=no_camera), processes.log(inference)
+    assert predictions.latest().plan_id.startswith("imu+audio@")
+
+    # The battery falls to critical: the automatic ratio follows the power policy (critical: 0.6).
+    critical = lambda: predictions.latest() is not None and abs(predictions.latest().prune_ratio - 0.6) < 1e-6
+    assert rig.run(15.0, RATES, until=critical, on_tick=lambda now: rig.battery(0.05)), processes.log(inference)
+    assert predictions.latest().power_level == 3
+    assert predictions.latest().kept_parameters < predictions.latest().total_parameters
+
+
+def test_parameters_apply_live_and_bad_values_are_rejected_with_a_reason(ros_node, processes, tiny_weights):
+    inference = _start(processes, tiny_weights)
+    rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
+    assert rig.run(40.0, RATES, until=lambda: predictions.latest() is not None), processes.log(inference)
+
+    result = _set(ros_node, "prune_ratio", 0.3)
+    assert result.successful, result.reason
+    fixed = lambda: abs(predictions.latest().prune_ratio - 0.3) < 1e-6
+    assert rig.run(10.0, RATES, until=fixed), processes.log(inference)
+
+    rejected = _set(ros_node, "prune_ratio", 1.5)
+    assert not rejected.successful and "prune_ratio" in rejected.reason
+    missing = _call(ros_node, SetParameters, "/inference_node/set_parameters", SetParameters.Request(parameters=[
+        Parameter(name="weights_path", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/no/such.safetensors"))
+    ])).results[0]
+    assert not missing.successful and "file not found" in missing.reason
+    start = len(predictions.received)
+    assert rig.run(5.0, RATES, until=lambda: len(predictions.received) > start + 3)
+    assert all(abs(p.prune_ratio - 0.3) < 1e-6 for p in predictions.since(start))
+
+
+def test_lifecycle_deactivate_activate_and_malformed_messages(ros_node, processes, tiny_weights):
+    inference = _start(processes, tiny_weights)
+    rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
+    assert rig.run(40.0, RATES, until=lambda: predictions.latest() is not None), processes.log(inference)
+
+    deactivate = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
+    assert _call(ros_node, ChangeState, "/inference_node/change_state", deactivate).success
+    rig.run(1.0, RATES)
+    count = len(predictions.received)
+    rig.run(2.0, RATES)
+    assert len(predictions.received) == count, "an inactive node must not predict"
+
+    activate = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))
+    assert _call(ros_node, ChangeState, "/inference_node/change_state", activate).success
+    assert rig.run(20.0, RATES, until=lambda: len(predictions.received) > count), processes.log(inference)
+
+    bad_image = rig.message("camera")
+    bad_image.step = 3  # step < width: malformed
+    bad_imu = rig.message("imu")
+    bad_imu.linear_acceleration.x = float("nan")
+    bad_audio = rig.message("audio")
+    bad_audio.sample_rate = 0
+    # Depth-1 sensor queues keep only the newest message: send each malformed one on its own.
+    for msg, sensor in ((bad_image, "camera"), (bad_imu, "imu"), (bad_audio, "audio")):
+        rig.send(sensor, msg)
+        rig.run(0.3)
+    counted = lambda: all(int(rig.status_values("inference").get(f"{s} invalid", 0)) >= 1 for s in ("camera", "imu", "audio"))
+    assert rig.run(10.0, until=counted), rig.status_values("inference")
+    assert "step" in rig.status_values("inference")["camera last invalid"]
+    count = len(predictions.received)
+    assert rig.run(20.0, RATES, until=lambda: len(predictions.received) > count + 5)
+    assert inference.poll() is None, "the node died on malformed input"
+
+
+def test_missing_weights_fail_configure_with_a_clear_message(processes, tmp_path):
+    process = processes.start(
+        "-m", "sentryfuse_ros.nodes.inference_node", "--ros-args", "-p", f"weights_path:={tmp_path / 'none.safetensors'}",
+        name="inference",
+    )
+    assert wait_for(lambda: process.poll() is not None, timeout=30.0)
+    assert process.returncode != 0
+    assert "file not found" in processes.log(process)

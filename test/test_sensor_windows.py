@@ -1,0 +1,73 @@
+"""The inference node's sensor windows: bounded, stamp-aligned, and honest about what they skip."""
+
+import numpy as np
+import pytest
+
+from sentryfuse_ros.nodes.sensor_windows import IMU_BUFFER_FACTOR, NS_PER_S, SensorWindows
+
+T0 = 1_000 * NS_PER_S
+
+
+def _fill(windows, seconds=2.0, start_ns=T0, audio_rate=16000):
+    image = np.random.default_rng(0).random((28, 28), dtype=np.float32)
+    windows.add_image(start_ns + int(seconds * NS_PER_S), "camera_optical_frame", image)
+    for i in range(int(seconds * 100)):
+        windows.add_imu(start_ns + i * NS_PER_S // 100, "imu_link", np.full(6, 0.1, dtype=np.float32))
+    chunk = int(audio_rate * 0.05)
+    for i in range(int(seconds / 0.05)):
+        windows.add_audio(start_ns + i * NS_PER_S // 20, "microphone", np.zeros(chunk, np.float32), audio_rate)
+
+
+def test_full_windows_give_model_shaped_tensors_and_the_newest_stamp():
+    windows = SensorWindows()
+    _fill(windows)
+    snapshot = windows.snapshot(("camera", "imu", "audio"), max_skew_s=0.5)
+    assert snapshot.skipped == {}
+    assert {name: tuple(t.shape) for name, t in snapshot.inputs.items()} == {
+        "camera": (1, 1, 28, 28), "imu": (1, 6, 200), "audio": (1, 40, 101)
+    }
+    assert snapshot.stamp_ns == T0 + 2 * NS_PER_S and snapshot.frame_id == "camera_optical_frame"
+
+
+def test_only_requested_modalities_are_built():
+    windows = SensorWindows()
+    _fill(windows)
+    assert set(windows.snapshot(("audio",), 0.5).inputs) == {"audio"}
+
+
+def test_half_empty_windows_and_missing_sensors_are_skipped_with_reasons():
+    windows = SensorWindows()
+    windows.add_imu(T0, "imu", np.zeros(6, np.float32))
+    windows.add_imu(T0 + NS_PER_S // 10, "imu", np.zeros(6, np.float32))
+    snapshot = windows.snapshot(("camera", "imu"), 0.5)
+    assert snapshot.inputs == {}
+    assert snapshot.skipped["camera"] == "no data yet"
+    assert "IMU window 0.10 s" in snapshot.skipped["imu"]
+
+
+def test_a_lagging_modality_is_left_out():
+    windows = SensorWindows()
+    _fill(windows)
+    windows.add_image(T0 + 5 * NS_PER_S, "cam", np.zeros((28, 28), np.float32))  # camera is 3 s ahead
+    snapshot = windows.snapshot(("camera", "imu", "audio"), max_skew_s=0.5)
+    assert set(snapshot.inputs) == {"camera"}
+    assert "behind camera" in snapshot.skipped["imu"]
+
+
+def test_memory_stays_bounded_and_a_rate_change_restarts_audio():
+    windows = SensorWindows()
+    _fill(windows, seconds=20.0)
+    assert len(windows._imu) == IMU_BUFFER_FACTOR * 200
+    assert windows._audio.size == 16000
+    windows.add_audio(T0 + 30 * NS_PER_S, "mic", np.zeros(400, np.float32), 8000)
+    assert windows._audio.size == 400
+    assert "audio window" in windows.snapshot(("audio",), 0.5).skipped["audio"]
+
+
+def test_imu_rate_is_measured_from_stamps():
+    windows = SensorWindows()
+    for i in range(400):  # 200 Hz for 2 s
+        windows.add_imu(T0 + i * NS_PER_S // 200, "imu", np.full(6, float(i), np.float32))
+    samples, rate = windows._imu_window()
+    assert rate == pytest.approx(200.0, rel=0.01)
+    assert samples.shape == (400, 6)
