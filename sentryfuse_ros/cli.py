@@ -14,8 +14,18 @@ import sys
 # name -> (module, one-line help). A nested dict is a command group, e.g. `sentryfuse bench model`.
 COMMANDS: dict[str, tuple[str, str] | dict] = {
     "info": ("sentryfuse_ros.info", "Show versions, the ROS environment and whether the messages load"),
+    "data": ("sentryfuse_ros.data.cli", "Build or inspect the tri-modal digits benchmark"),
+    "bringup": ("sentryfuse_ros.bringup", "Start the SentryFuse nodes from the launch plan and parameter YAML (no ros2 launch needed)"),
+    "monitor": ("sentryfuse_ros.live_view", "Live view of a running system: predictions, live sensors, power, latency, accuracy"),
+    "demo": ("sentryfuse_ros.demo", "Run the whole system with the simulator and a fault schedule, with the live view"),
+    "gate": {
+        "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative Taylor targets)"),
+    },
+    "eval": ("sentryfuse_ros.evaluation.cli", "Compare SentryGate with the pruning baselines over modality subsets, ratios and seeds (resumable)"),
     "train": ("sentryfuse_ros.training.cli", "Train a SentryAttend variant (modality-dropout curriculum) on the prepared dataset"),
     "bench": {
+        "prune": ("sentryfuse_ros.bench.prune_bench", "Params, GFLOPs, memory, latency and FLOP/s of dense, SentryAttend and SentryGate-pruned models"),
+        "monitor": ("sentryfuse_ros.bench.monitor_bench", "Dropout detection latency and CPU of heartbeat_monitor"),
         "model": ("sentryfuse_ros.bench.model_bench", "Accuracy per modality subset, FLOPs and latency of the shipped SentryAttend checkpoints"),
     },
 }

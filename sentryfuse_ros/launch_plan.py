@@ -1,0 +1,49 @@
+"""What bringup starts: the one description shared by `launch/bringup.launch.py` (full ROS)
+and `sentryfuse bringup` (pip-only), so both start the same nodes with the same arguments
+from the same parameter YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE = "sentryfuse"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # node name, also the key of its section in the parameter YAML
+    executable: str  # installed into lib/sentryfuse by CMakeLists.txt, for launch_ros
+    module: str  # `python -m` entry point, for the pip-only launcher
+    sim_only: bool = False  # started only when use_sim is true
+    takes_weights: bool = False  # receives the weights launch argument as weights_path
+
+
+NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("heartbeat_monitor", "heartbeat_monitor", "sentryfuse_ros.nodes.heartbeat_monitor"),
+    NodeSpec("inference_node", "inference_node", "sentryfuse_ros.nodes.inference_node", takes_weights=True),
+    NodeSpec("sensor_sim", "sensor_sim", "sentryfuse_ros.nodes.sensor_sim", sim_only=True),
+)
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    name: str
+    default: str
+    description: str
+
+
+# An empty params_file / weights / fault_schedule means "the package's own default".
+LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
+    LaunchArgument("namespace", "", "ROS namespace for every SentryFuse node"),
+    LaunchArgument("params_file", "", "parameter YAML (default: the package's config/sentryfuse.yaml)"),
+    LaunchArgument("use_sim", "false", "also start sensor_sim, which replays the benchmark's test split"),
+    LaunchArgument("weights", "", "SentryAttend/SentryGate weights for inference_node (default: the shipped ones)"),
+    LaunchArgument("fault_schedule", "", "fault schedule YAML for sensor_sim (default: none)"),
+    LaunchArgument("log_level", "info", "log level of every node: debug, info, warn, error or fatal"),
+)
+
+
+def source_config_dir() -> Path:
+    """config/ of this checkout (the pip-only environment installs the package editable)."""
+    return Path(__file__).resolve().parents[1] / "config"

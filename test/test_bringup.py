@@ -1,0 +1,91 @@
+"""The pip-only launcher and the launch file share one plan and one parameter YAML."""
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT
+from sentryfuse_ros.bringup import BringupConfig, BringupError, parse_launch_arguments
+from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, source_config_dir
+
+
+def _config(*words, remaps=()):
+    return BringupConfig.from_launch_arguments(parse_launch_arguments(list(words)), list(remaps))
+
+
+def test_default_bringup_starts_monitor_and_inference_but_not_sim():
+    assert [spec.name for spec in _config().nodes()] == ["heartbeat_monitor", "inference_node"]
+    assert [spec.name for spec in _config("use_sim:=true").nodes()] == [spec.name for spec in NODES]
+
+
+def test_command_carries_namespace_params_remaps_and_log_level(tmp_path):
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"x")
+    config = _config("namespace:=robot1", "log_level:=DEBUG", f"weights:={weights}", remaps=["camera/image:=front/image"])
+    inference = next(spec for spec in NODES if spec.name == "inference_node")
+    command = config.command(inference)
+    assert command[:3] == [sys.executable, "-m", inference.module]
+    ros_args = " ".join(command[3:])
+    assert "-r __node:=inference_node" in ros_args
+    assert "-r __ns:=/robot1" in ros_args
+    assert f"--params-file {source_config_dir() / 'sentryfuse.yaml'}" in ros_args
+    assert f"-p weights_path:={weights}" in ros_args
+    assert "-r camera/image:=front/image" in ros_args
+    assert ros_args.endswith("--log-level debug")
+    monitor = next(spec for spec in NODES if spec.name == "heartbeat_monitor")
+    assert "weights_path" not in " ".join(config.command(monitor))
+
+
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["use_sim:=maybe"], "use_sim must be true or false"),
+        (["log_level:=loud"], "log_level 'loud'"),
+        (["no_such:=1"], "unknown launch argument"),
+        (["params_file:=/nonexistent.yaml"], "params_file not found"),
+        (["weights:=/nonexistent.safetensors"], "weights file not found"),
+        (["use_sim"], "not of the form name:=value"),
+    ],
+)
+def test_bad_launch_arguments_are_rejected_with_a_reason(words, message):
+    with pytest.raises(BringupError, match=message):
+        _config(*words)
+
+
+def test_bad_remap_and_non_ros_yaml_are_rejected(tmp_path):
+    with pytest.raises(BringupError, match="old:=new"):
+        _config(remaps=["camera"])
+    not_params = tmp_path / "plain.yaml"
+    not_params.write_text(yaml.safe_dump({"a": 1}))
+    with pytest.raises(BringupError, match="not a ROS parameter file"):
+        _config(f"params_file:={not_params}")
+
+
+def test_cli_reports_errors_with_status_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "sentryfuse_ros.cli", "bringup", "use_sim:=perhaps"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "use_sim must be true or false" in result.stderr
+
+
+def test_shipped_yaml_has_a_section_for_every_node():
+    params = yaml.safe_load((source_config_dir() / "sentryfuse.yaml").read_text())
+    node_names = {key.rsplit("/", 1)[-1] for key in params}
+    assert {spec.name for spec in NODES} <= node_names
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installable from PyPI")
+def test_launch_file_declares_the_documented_arguments():
+    from launch.actions import DeclareLaunchArgument
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    source = PythonLaunchDescriptionSource(str(REPO_ROOT / "launch" / "bringup.launch.py"))
+    description = source.get_launch_description(None)
+    declared = {entity.name: entity for entity in description.entities if isinstance(entity, DeclareLaunchArgument)}
+    assert set(declared) == {argument.name for argument in LAUNCH_ARGUMENTS}
+    for argument in LAUNCH_ARGUMENTS:
+        assert declared[argument.name].description == argument.description
