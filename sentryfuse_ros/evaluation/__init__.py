@@ -1,0 +1,1 @@
+"""`sentryfuse eval`: accuracy of every pruning method over modality subsets, ratios and seeds."""

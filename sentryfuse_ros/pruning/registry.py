@@ -1,0 +1,50 @@
+"""Every pruning method by name: the baselines, the per-subset oracle, SentryGate and ablations.
+
+`DEFAULT_METHODS` is what `sentryfuse eval` compares; `ABLATIONS` switch one refinement of a
+baseline off or on, to show what it is worth (`sentryfuse eval --methods ...`). SentryGate is
+imported only when asked for, so everything else works without its module or gate weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sentryfuse_ros.pruning.baselines.flap import Flap
+from sentryfuse_ros.pruning.baselines.kwon import KwonFisher
+from sentryfuse_ros.pruning.baselines.magnitude import MagnitudePruning
+from sentryfuse_ros.pruning.baselines.random import RandomPruning
+from sentryfuse_ros.pruning.baselines.taylor import StaticTaylor, SubsetTaylorOracle
+from sentryfuse_ros.pruning.method import PruningMethod
+
+SENTRYGATE = "sentrygate"
+ORACLE = "oracle"
+# Zero-shot competitors of SentryGate: static plans, measured (where they need data) with all modalities.
+BASELINES = ("random", "magnitude", "taylor", "kwon", "flap")
+DEFAULT_METHODS = (*BASELINES, ORACLE, SENTRYGATE)
+ABLATIONS = ("kwon-no-tuning", "kwon+rearrange", "flap-no-compensation")
+
+
+def _sentrygate() -> PruningMethod:
+    from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
+
+    return SentryGateMethod()
+
+
+FACTORIES: dict[str, Callable[[], PruningMethod]] = {
+    "random": RandomPruning,
+    "magnitude": MagnitudePruning,
+    "taylor": StaticTaylor,
+    "kwon": lambda: KwonFisher("kwon"),
+    "flap": lambda: Flap("flap"),
+    ORACLE: SubsetTaylorOracle,
+    SENTRYGATE: _sentrygate,
+    "kwon-no-tuning": lambda: KwonFisher("kwon-no-tuning", tune=False),
+    "kwon+rearrange": lambda: KwonFisher("kwon+rearrange", rearrange_masks=True),
+    "flap-no-compensation": lambda: Flap("flap-no-compensation", compensate=False),
+}
+
+
+def build_method(name: str) -> PruningMethod:
+    if name not in FACTORIES:
+        raise ValueError(f"unknown pruning method {name!r}; choose from {', '.join(FACTORIES)}")
+    return FACTORIES[name]()
