@@ -4,16 +4,20 @@ PY := $(VENV)/bin/python
 SENTRYFUSE := $(VENV)/bin/sentryfuse
 export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 
-.PHONY: setup test demo msgs clean
+.PHONY: setup data test demo msgs clean
 
 setup:
 	@bash scripts/setup.sh
 
-test: setup
+# The benchmark cache lives in ~/.cache/sentryfuse (SENTRYFUSE_DATA_DIR), so a second clone reuses it.
+data: setup
+	$(SENTRYFUSE) data prepare
+
+test: data
 	$(PY) -m pytest
 
-demo: setup
-	$(SENTRYFUSE) info --strict
+demo: data
+	$(SENTRYFUSE) demo
 
 msgs: setup
 	bash scripts/build_msgs.sh
