@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
         "prune": ("sentryfuse_ros.bench.prune_bench", "Params, GFLOPs, memory, latency and FLOP/s of dense, SentryAttend and SentryGate-pruned models"),
         "monitor": ("sentryfuse_ros.bench.monitor_bench", "Dropout detection latency and CPU of heartbeat_monitor"),
         "model": ("sentryfuse_ros.bench.model_bench", "Accuracy per modality subset, FLOPs and latency of the shipped SentryAttend checkpoints"),
+        "ros": ("sentryfuse_ros.bench.ros_bench", "End-to-end latency, plan switch time, CPU per node and live vs offline accuracy of the running system"),
     },
 }
 
