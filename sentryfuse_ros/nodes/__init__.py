@@ -1,0 +1,17 @@
+"""ROS 2 nodes (heartbeat_monitor, sensor_sim) and the helpers every SentryFuse node shares.
+
+State machines are plain Python so they can be tested with a fake clock:
+  liveness      alive/dead hysteresis, rate and age of one sensor stream
+  stamps        header stamp arithmetic and the stamp sanity check
+  battery       BatteryState normalisation and staleness
+  power_level   percentage -> power level with hysteresis, and the pruning budget
+  fault_schedule  the simulator's scripted faults (YAML)
+
+Shared ROS helpers (what a new node reuses):
+  params        ParamSpec: parameters declared, described and validated in one place
+  lifecycle     SentryLifecycleNode base class and run_node() for main()
+  qos           sensor_qos(reliability), latched_state_qos()
+  decode        Image / CompressedImage / Imu / AudioChunk -> numpy, validated (data.preprocess)
+  encode        numpy -> Image / Imu / AudioChunk / BatteryState
+  diagnostics   DiagnosticStatus builders for sensors and the battery
+"""

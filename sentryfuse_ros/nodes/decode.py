@@ -1,0 +1,66 @@
+"""ROS sensor messages -> numpy, validated: what a node reads from Image, CompressedImage, Imu
+and AudioChunk.
+
+Every reader raises `preprocess.InvalidInput` with a human-readable reason for a malformed
+message. Image decoding and its checks (step, size, encoding) are data.preprocess's, so a
+message and a dataset sample go through the same code.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image, Imu
+
+from sentryfuse.msg import AudioChunk
+from sentryfuse_ros.data.preprocess import InvalidInput, image_from_buffer
+
+IMU_CHANNELS = ("accel x", "accel y", "accel z", "gyro x", "gyro y", "gyro z")
+
+
+def image_from_msg(msg: Image) -> np.ndarray:
+    """Grayscale float32 image, as data.preprocess.image_from_buffer decodes it."""
+    return image_from_buffer(msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian))
+
+
+def image_from_compressed_msg(msg: CompressedImage) -> np.ndarray:
+    """Decode a JPEG/PNG CompressedImage, then normalise it exactly like a raw mono8 Image."""
+    if len(msg.data) == 0:
+        raise InvalidInput("compressed image has no data")
+    gray = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise InvalidInput(f"compressed image (format {msg.format!r}, {len(msg.data)} bytes) does not decode")
+    height, width = gray.shape
+    return image_from_buffer(gray.tobytes(), height, width, "mono8", width)
+
+
+def imu_sample_from_msg(msg: Imu) -> np.ndarray:
+    """(6,) float32 [ax ay az gx gy gz] in m/s^2 and rad/s; orientation is not used."""
+    for field, covariance in (("linear acceleration", msg.linear_acceleration_covariance),
+                              ("angular velocity", msg.angular_velocity_covariance)):
+        if covariance[0] == -1:
+            raise InvalidInput(f"IMU reports no {field} (covariance[0] = -1)")
+    a, g = msg.linear_acceleration, msg.angular_velocity
+    values = np.array([a.x, a.y, a.z, g.x, g.y, g.z], dtype=np.float64)
+    bad = [name for name, value in zip(IMU_CHANNELS, values) if not np.isfinite(value)]
+    if bad:
+        raise InvalidInput(f"IMU has non-finite {', '.join(bad)}")
+    return values.astype(np.float32)
+
+
+def audio_from_msg(msg: AudioChunk, expected_rate: int = 0) -> np.ndarray:
+    """Channel 0 as float32; `expected_rate` > 0 rejects any other sample rate."""
+    if msg.sample_rate == 0:
+        raise InvalidInput("audio sample_rate is 0")
+    if expected_rate and msg.sample_rate != expected_rate:
+        raise InvalidInput(f"audio sample_rate {msg.sample_rate} Hz, expected {expected_rate} Hz")
+    if msg.channels == 0:
+        raise InvalidInput("audio channels is 0")
+    samples = np.frombuffer(msg.samples, dtype=np.float32)
+    if samples.size == 0:
+        raise InvalidInput("audio chunk has no samples")
+    if samples.size % msg.channels:
+        raise InvalidInput(f"{samples.size} audio samples is not a multiple of {msg.channels} channels")
+    if not np.isfinite(samples).all():
+        raise InvalidInput("audio samples contain NaN or Inf")
+    return samples[:: msg.channels].copy()

@@ -1,0 +1,215 @@
+"""sensor_sim: replays test samples as camera, IMU, audio and battery topics, with scripted faults.
+
+Every `sample_period_s` the next sample is replayed: its image repeated at camera.rate_hz, its
+IMU trajectory row by row at imu.rate_hz, its audio in audio.chunk_s chunks; the battery follows
+battery.initial and the fault schedule. Each sample's label goes out on ground_truth_topic as a
+std_msgs/Header (stamp = the first stamp of the sample's messages, frame_id = class name, e.g.
+"7"; latched), so a consumer can score predictions whose source stamps are at or after it.
+
+    python -m sentryfuse_ros.nodes.sensor_sim --ros-args --params-file config/sentryfuse.yaml \
+        -p fault_schedule:=config/faults/demo.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.lifecycle import TransitionCallbackReturn
+from sensor_msgs.msg import BatteryState, Image, Imu
+from std_msgs.msg import Header
+
+from sentryfuse.msg import AudioChunk
+from sentryfuse_ros.modalities import CLASS_NAMES
+from sentryfuse_ros.nodes import encode
+from sentryfuse_ros.nodes.fault_schedule import FaultSchedule, FaultScheduleError, MalformedInjector
+from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
+from sentryfuse_ros.nodes.malformed import malformed
+from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
+from sentryfuse_ros.nodes.sim_params import PARAMS
+from sentryfuse_ros.nodes.sim_sources import make_source
+from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns
+
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+SENSOR_TYPES = {"camera": Image, "imu": Imu, "audio": AudioChunk, "battery": BatteryState}
+
+
+class SensorSim(SentryLifecycleNode):
+    def __init__(self, **kwargs):
+        super().__init__("sensor_sim", PARAMS, **kwargs)
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self._values: dict | None = None
+        self._pubs: dict = {}
+        self._replay_timers: list = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        values = self.checked_parameters()
+        if values is None:
+            return FAILURE
+        try:
+            self._source = make_source(values["source"], values["split"], values["synthetic_samples"])
+        except Exception as error:  # noqa: BLE001 - any loading problem is reported, not raised
+            self.get_logger().error(
+                f"cannot load source {values['source']!r} (split {values['split']!r}): {error}. "
+                "Run `sentryfuse data prepare`, or set source:=synthetic"
+            )
+            return FAILURE
+        try:
+            path = values["fault_schedule"]
+            self._faults = FaultSchedule.from_yaml(path) if path else FaultSchedule()
+        except FaultScheduleError as error:
+            self.get_logger().error(str(error))
+            return FAILURE
+        self._values = values
+        qos = sensor_qos(values["reliability"])
+        # No default QoS event handlers: each is a waitable polled on every one of the ~140 timer
+        # wake-ups a second; subscribers with incompatible QoS are warned by their own handlers.
+        quiet = PublisherEventCallbacks(use_default_callbacks=False)
+        self._pubs = {
+            s: self.create_lifecycle_publisher(t, values[f"{s}.topic"], qos, event_callbacks=quiet)
+            for s, t in SENSOR_TYPES.items()
+        }
+        self._pubs["ground_truth"] = self.create_lifecycle_publisher(
+            Header, values["ground_truth_topic"], latched_state_qos(), event_callbacks=quiet
+        )
+        self.get_logger().info(
+            f"{len(self._source)} samples from {values['source']}"
+            f"{' split ' + values['split'] if values['source'] == 'dataset' else ''}; "
+            f"{len(self._faults.faults)} faults until t={self._faults.end_s:g} s"
+        )
+        return super().on_configure(state)
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        self._t0 = time.monotonic()
+        self._injector = MalformedInjector(self._faults)
+        self._sample_index = None
+        self._publishing = {sensor: True for sensor in SENSOR_TYPES}
+        self._start_timers()
+        return result
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_timers()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._stop_timers()
+        self._release()
+        return super().on_shutdown(state)
+
+    def on_parameters_changed(self, values) -> None:
+        if self._values is None:
+            return
+        self._values = values
+        if self._replay_timers:
+            self._stop_timers()
+            self._start_timers()
+
+    def _start_timers(self) -> None:
+        v = self._values
+        scale = v["rate_scale"]
+        periods = {
+            self._on_camera: 1.0 / v["camera.rate_hz"],
+            self._on_imu: 1.0 / v["imu.rate_hz"],
+            self._on_audio: v["audio.chunk_s"],
+            self._on_battery: 1.0 / v["battery.rate_hz"],
+        }
+        self._replay_timers = [self.create_timer(p / scale, cb, clock=self._steady) for cb, p in periods.items()]
+
+    def _stop_timers(self) -> None:
+        for timer in self._replay_timers:
+            self.destroy_timer(timer)
+        self._replay_timers = []
+
+    def _release(self) -> None:
+        for publisher in self._pubs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._pubs = {}
+        self._values = None
+
+    # --- replay ----------------------------------------------------------------------------
+    def _now(self):
+        return self.get_clock().now().to_msg()
+
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+    def _advance(self, t: float) -> None:
+        """Switch to the sample due at t, announcing its label."""
+        v = self._values
+        index = v["start_index"] + int(t // v["sample_period_s"])
+        if index == self._sample_index:
+            return
+        self._sample_index = index
+        sample = self._source.sample(index % len(self._source))
+        stamp = self._now()
+        self._camera_msg = encode.image_to_msg(np.asarray(sample.image, dtype=np.uint8), stamp, v["camera.frame_id"])
+        self._imu_rows, self._imu_row = np.asarray(sample.imu, dtype=np.float32), 0
+        self._audio, self._audio_pos = np.asarray(sample.audio, dtype=np.float32), 0
+        self._audio_rate = int(sample.audio_rate_hz)
+        self._pubs["ground_truth"].publish(Header(stamp=stamp, frame_id=CLASS_NAMES[int(sample.label)]))
+
+    def _may_publish(self, sensor: str, t: float) -> bool:
+        publishing = self._faults.publishing(sensor, t)
+        if publishing != self._publishing[sensor]:
+            self.get_logger().info(f"fault: {sensor} {'resumes' if publishing else 'stops'} at t={t:.2f} s")
+            self._publishing[sensor] = publishing
+        return publishing
+
+    def _send(self, sensor: str, msg, t: float) -> None:
+        self._pubs[sensor].publish(msg)
+        kind = self._injector.take(sensor, t)
+        if kind:
+            self._pubs[sensor].publish(malformed(sensor, kind, msg))
+
+    def _on_camera(self) -> None:
+        t = self._elapsed()
+        self._advance(t)
+        if self._may_publish("camera", t):
+            self._camera_msg.header.stamp = self._now()
+            self._send("camera", self._camera_msg, t)
+
+    def _on_imu(self) -> None:
+        t = self._elapsed()
+        self._advance(t)
+        row = self._imu_rows[self._imu_row % len(self._imu_rows)]
+        self._imu_row += 1
+        if self._may_publish("imu", t):
+            self._send("imu", encode.imu_to_msg(row, self._now(), self._values["imu.frame_id"]), t)
+
+    def _on_audio(self) -> None:
+        t = self._elapsed()
+        self._advance(t)
+        chunk_s = self._values["audio.chunk_s"]
+        size = max(1, round(chunk_s * self._audio_rate))
+        chunk = self._audio[(self._audio_pos + np.arange(size)) % self._audio.size]
+        self._audio_pos += size
+        if self._may_publish("audio", t):
+            # A microphone publishes a chunk once it is complete: its first sample is chunk_s old.
+            stamp = ns_to_stamp(stamp_to_ns(self._now()) - int(chunk_s * NS_PER_S))
+            msg = encode.audio_to_msg(chunk, self._audio_rate, stamp, self._values["audio.frame_id"])
+            self._send("audio", msg, t)
+
+    def _on_battery(self) -> None:
+        t = self._elapsed()
+        percentage, charging = self._faults.battery(t, self._values["battery.initial"])
+        if self._may_publish("battery", t):
+            self._pubs["battery"].publish(
+                encode.battery_to_msg(percentage, charging, self._now(), self._values["battery.frame_id"])
+            )
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(SensorSim, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""heartbeat_monitor as a separate process over DDS: dropout, hysteresis, flapping, battery rules,
+malformed input, diagnostics levels, lifecycle and parameter services. Every wait is bounded."""
+
+import math
+import time
+
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.srv import SetParameters
+from rclpy.duration import Duration
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+from monitor_rig import IMAGE, MonitorRig
+from sentryfuse.msg import ModalityState
+from sensor_msgs.msg import Image
+from sentryfuse_ros.nodes import encode
+from sentryfuse_ros.nodes.heartbeat_monitor import HeartbeatMonitor
+from sentryfuse_ros.nodes.lifecycle import autostart
+from sentryfuse_ros.nodes.malformed import malformed
+from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
+
+MONITOR = ("-m", "sentryfuse_ros.nodes.heartbeat_monitor", "--ros-args")
+STARTUP_S = 40.0  # importing the preprocessing stack (torch) on two busy cores
+
+
+@pytest.fixture(scope="module")
+def node():
+    rclpy.init()
+    test_node = rclpy.create_node("test_heartbeat_monitor")
+    yield test_node
+    test_node.destroy_node()
+    rclpy.shutdown()
+
+
+@pytest.fixture
+def rig(node):
+    rigs = []
+
+    def make(**kwargs):
+        rigs.append(MonitorRig(node, **kwargs))
+        return rigs[-1]
+
+    yield make
+    for made in rigs:
+        made.close()
+
+
+def start_monitor(processes, *ros_args):
+    return processes.start(*MONITOR, *ros_args, name="monitor")
+
+
+def wait_ready(rig, processes, monitor):
+    assert rig.run(STARTUP_S, until=lambda: rig.state is not None or monitor.poll() is not None)
+    assert monitor.poll() is None, processes.log(monitor)
+
+
+def camera_alive(rig):
+    return rig.state is not None and rig.state.camera_alive
+
+
+def test_camera_dropout_is_detected_within_its_timeout_and_recovery_needs_the_hysteresis(processes, rig):
+    timeout, recover = 0.4, 10
+    # Also checks that --ros-args reach the node: namespace and a remapped camera topic. The slow
+    # heartbeat makes sure the death is reported by the camera's own watchdog, not the heartbeat.
+    monitor = start_monitor(processes, "-r", "__ns:=/robot1", "-r", "camera/image_raw:=/front/image",
+                            "-p", f"camera.timeout_s:={timeout}", "-p", f"camera.recover_messages:={recover}",
+                            "-p", "heartbeat_hz:=0.2")
+    r = rig(namespace="/robot1", topics={"camera": "/front/image"})
+    wait_ready(r, processes, monitor)
+    assert r.run(20, {"camera": 15}, until=lambda: camera_alive(r)), processes.log(monitor)
+    assert list(r.state.live_modalities) == ["camera"]
+    assert r.run(15, {"camera": 15}, until=lambda: getattr(r.status("camera"), "level", None) == DiagnosticStatus.OK)
+    assert r.status("imu").level == DiagnosticStatus.STALE  # never heard of
+
+    r.run(1.0, {"camera": 15})
+    assert camera_alive(r), "false dropout of a healthy 15 Hz camera"
+    last_frame = r.last_sent["camera"]
+    assert r.run(3.0, until=lambda: not camera_alive(r))
+    detected = next(t for t, s in r.states if t > last_frame and not s.camera_alive)
+    assert timeout - 0.02 <= detected - last_frame <= timeout + 0.35
+    assert list(r.state.live_modalities) == []
+    assert r.run(3.0, until=lambda: getattr(r.status("camera"), "level", None) == DiagnosticStatus.ERROR)
+
+    sent_before = r.sent["camera"]
+    assert r.run(10, {"camera": 15}, until=lambda: camera_alive(r))
+    frames = r.sent["camera"] - sent_before
+    assert recover <= frames <= recover + 8, frames
+    assert monitor.poll() is None
+
+
+def test_a_camera_flapping_at_1_hz_does_not_make_the_live_set_flap(processes, rig):
+    monitor = start_monitor(processes, "-p", "camera.timeout_s:=0.3", "-p", "camera.recover_messages:=15")
+    r = rig()
+    wait_ready(r, processes, monitor)
+    assert r.run(20, {"camera": 15}, until=lambda: camera_alive(r))
+    flap_start = time.monotonic()
+    while time.monotonic() - flap_start < 6.0:  # 0.5 s on, 0.5 s off
+        r.run(0.5, {"camera": 15})
+        r.run(0.5)
+    flapping = [s.camera_alive for t, s in r.states if t >= flap_start]
+    assert len(flapping) >= 10  # the heartbeat kept coming
+    assert sum(a != b for a, b in zip(flapping, flapping[1:])) == 1 and not flapping[-1]
+    assert r.run(10, {"camera": 15}, until=lambda: camera_alive(r)), "never recovered after the flapping stopped"
+
+
+def _battery_step(r, percentage, charging, until, seconds=6.0):
+    ticks = []
+
+    def send(now):
+        if not ticks or now - ticks[-1] >= 0.2:
+            ticks.append(now)
+            r.battery(percentage, charging)
+
+    return r.run(seconds, until=lambda: r.state is not None and until(r.state), on_tick=send)
+
+
+def _battery_diag(r, level, words):
+    return r.run(4.0, until=lambda: (s := r.status("battery")) is not None and s.level == level and words in s.message)
+
+
+def test_battery_fraction_percent_nan_stale_and_charging_are_handled_as_documented(processes, rig):
+    monitor = start_monitor(processes, "-p", "battery.timeout_s:=1.5")
+    r = rig()
+    wait_ready(r, processes, monitor)
+    assert r.state.power_level_name == "normal" and math.isnan(r.state.battery_percentage)  # unknown
+
+    assert _battery_step(r, 0.5, False, lambda s: s.power_level_name == "normal" and abs(s.battery_percentage - 0.5) < 1e-6)
+    assert s_budget(r) == pytest.approx(0.2)
+    assert _battery_diag(r, DiagnosticStatus.OK, "50%")
+    assert _battery_step(r, 0.1, False, lambda s: s.power_level_name == "critical")
+    assert s_budget(r) == pytest.approx(0.6)
+    assert _battery_diag(r, DiagnosticStatus.ERROR, "critical")
+    assert _battery_step(r, 0.1, True, lambda s: s.charging and s.power_level_name == "full")
+
+    # NaN: ignored with a WARN, the last usable reading holds until it is stale, then unknown.
+    nan_start = time.monotonic()
+    assert _battery_diag_while_sending(r, float("nan"), DiagnosticStatus.WARN, "ignored")
+    assert abs(r.state.battery_percentage - 0.1) < 1e-6 and time.monotonic() - nan_start < 1.5
+    assert _battery_step(r, float("nan"), False, lambda s: math.isnan(s.battery_percentage))
+    assert r.state.power_level_name == "normal" and not r.state.charging
+    assert _battery_diag(r, DiagnosticStatus.WARN, "stale")
+
+    # 0..100: divided by 100 with a WARN, and the source is read as percent from then on.
+    assert _battery_step(r, 85.0, False, lambda s: abs(s.battery_percentage - 0.85) < 1e-6)
+    assert r.state.power_level_name == "full"
+    assert _battery_diag(r, DiagnosticStatus.WARN, "0..100")
+    assert _battery_step(r, 0.5, False, lambda s: abs(s.battery_percentage - 0.005) < 1e-6)
+    assert monitor.poll() is None
+
+
+def s_budget(r):
+    return r.state.pruning_budget
+
+
+def _battery_diag_while_sending(r, percentage, level, words):
+    ticks = []
+
+    def send(now):
+        if not ticks or now - ticks[-1] >= 0.2:
+            ticks.append(now)
+            r.battery(percentage)
+
+    return r.run(4.0, on_tick=send,
+                 until=lambda: (s := r.status("battery")) is not None and s.level == level and words in s.message)
+
+
+BAD = [("camera", "step_mismatch"), ("imu", "nan"), ("audio", "wrong_rate"), ("camera", "size_mismatch"),
+       ("imu", "inf"), ("audio", "empty"), ("camera", "bad_encoding"), ("imu", "no_accel"), ("audio", "nan"),
+       ("camera", "stamp_backwards"), ("camera", "stamp_future"), ("imu", "stamp_zero")]
+
+
+def test_malformed_messages_are_counted_reported_and_survived(processes, rig):
+    monitor = start_monitor(processes, "-p", "camera.timeout_s:=0.4", "-p", "camera.recover_messages:=5")
+    r = rig()
+    wait_ready(r, processes, monitor)
+    assert r.run(20, {"camera": 15}, until=lambda: camera_alive(r))
+    queue = list(BAD)
+
+    def send_bad(now):
+        # Spaced out: the monitor's depth-1 subscriptions would otherwise drop some unread.
+        if queue and now - r.last_sent.get("bad", 0.0) >= 0.15:
+            sensor, kind = queue.pop(0)
+            r.send(sensor, malformed(sensor, kind, r.message(sensor)))
+            r.last_sent["bad"] = now
+
+    r.run(len(BAD) * 0.15 + 0.5, {"camera": 15}, on_tick=send_bad)
+    expected = {s: sum(1 for sensor, _ in BAD if sensor == s) for s in ("camera", "imu", "audio")}
+    counted = lambda: all(r.status_values(s).get("invalid_messages") == str(n) for s, n in expected.items())  # noqa: E731
+    assert r.run(5, {"camera": 15}, until=counted), {s: r.status_values(s) for s in expected}
+    assert monitor.poll() is None
+    assert camera_alive(r), "valid frames between the bad ones must keep the camera alive"
+    camera = r.status("camera")
+    assert camera.level == DiagnosticStatus.WARN and "stamp" in camera.message
+    imu = r.status("imu")
+    assert imu.level == DiagnosticStatus.ERROR and "only invalid" in imu.message
+    assert "NaN" in r.status_values("audio")["last_invalid_reason"]
+
+
+def _call(node, client, request, timeout=10.0):
+    assert client.wait_for_service(timeout_sec=timeout), client.srv_name
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    assert future.done(), f"{client.srv_name} did not answer"
+    return future.result()
+
+
+def test_lifecycle_transitions_and_parameter_validation_over_services(processes, rig, node):
+    monitor = start_monitor(processes, "-p", "autostart:=false")
+    r = rig()
+    change = node.create_client(ChangeState, "/heartbeat_monitor/change_state")
+    set_params = node.create_client(SetParameters, "/heartbeat_monitor/set_parameters")
+    try:
+        assert change.wait_for_service(timeout_sec=STARTUP_S), processes.log(monitor)
+        assert _call(node, change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))).success
+        assert not r.run(1.0, until=lambda: r.state is not None), "an inactive node must not publish"
+        assert _call(node, change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))).success
+        assert r.run(10, until=lambda: r.state is not None)
+
+        def set_param(name, value):
+            request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+            return _call(node, set_params, request).results[0]
+
+        too_short = set_param("camera.timeout_s", 0.01)
+        assert not too_short.successful and "must exceed one period" in too_short.reason
+        assert not set_param("power.thresholds", [0.2, 0.5, 0.1]).successful
+        assert not set_param("camera.topic", "/elsewhere").successful  # read-only
+        assert set_param("power.pruning_budgets", [0.0, 0.1, 0.3, 0.5]).successful
+        assert r.run(5, until=lambda: abs(r.state.pruning_budget - 0.1) < 1e-6)  # applied live (normal level)
+    finally:
+        node.destroy_client(change)
+        node.destroy_client(set_params)
+
+
+def test_bad_parameters_at_start_up_exit_with_the_reason(processes):
+    monitor = start_monitor(processes, "-p", "imu.timeout_s:=0.005")
+    monitor.wait(timeout=STARTUP_S)
+    assert monitor.returncode == 1
+    assert "imu.timeout_s" in processes.log(monitor)
+
+
+def test_qos_deadline_matches_publishers_that_offer_one_and_flags_those_that_do_not(processes, rig):
+    monitor = start_monitor(processes, "-p", "qos_deadline:=true", "-p", "camera.timeout_s:=0.4",
+                            "-p", "camera.recover_messages:=5")
+    offering = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, deadline=Duration(seconds=0.2))
+    r = rig(qos=offering)
+    plain = rig(topics={"camera": "/unused/camera", "imu": "/imu/data"})  # default QoS: no deadline offered
+    wait_ready(r, processes, monitor)
+    assert r.run(20, {"camera": 15}, until=lambda: camera_alive(r))
+    problem = lambda: "DEADLINE" in plain.status_values("imu").get("qos_problem", "")  # noqa: E731
+    assert r.run(10, {"camera": 15}, until=problem), r.status_values("imu")
+    assert r.run(3, until=lambda: not camera_alive(r))
+
+
+def test_a_stalled_monitor_does_not_kill_a_sensor_whose_frames_kept_arriving(node):  # node: rclpy is up
+    # In-process so the stall is exact: the monitor's executor is not spun for 0.6 s (> timeout)
+    # while frames keep coming; afterwards its watchdog and the newest frame are ready together.
+    overrides = [Parameter("camera.topic", value="/stall_test/camera"), Parameter("camera.timeout_s", value=0.2),
+                 Parameter("camera.recover_messages", value=3), Parameter("state_topic", value="/stall_test/state")]
+    monitor = HeartbeatMonitor(parameter_overrides=overrides)
+    peer = rclpy.create_node("stall_test_peer")
+    executor = SingleThreadedExecutor()
+    try:
+        assert autostart(monitor)
+        executor.add_node(monitor)
+        executor.add_node(peer)
+        camera = peer.create_publisher(Image, "/stall_test/camera", sensor_qos("reliable"))
+        states = []
+        peer.create_subscription(ModalityState, "/stall_test/state", states.append, latched_state_qos())
+
+        def stream(seconds, spin):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                camera.publish(encode.image_to_msg(IMAGE, peer.get_clock().now().to_msg(), "cam"))
+                next_frame = time.monotonic() + 1 / 15
+                while spin and time.monotonic() < next_frame:
+                    executor.spin_once(timeout_sec=max(0.0, next_frame - time.monotonic()))
+                if not spin:
+                    time.sleep(max(0.0, next_frame - time.monotonic()))
+
+        deadline = time.monotonic() + 20
+        while not (states and states[-1].camera_alive) and time.monotonic() < deadline:
+            stream(0.2, spin=True)
+        assert states and states[-1].camera_alive
+        alive_from = len(states) - 1
+        stream(0.6, spin=False)
+        stream(0.5, spin=True)
+        assert all(s.camera_alive for s in states[alive_from:])
+    finally:
+        executor.shutdown()
+        monitor.destroy_node()
+        peer.destroy_node()
