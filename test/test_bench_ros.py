@@ -193,7 +193,8 @@ def test_short_run_reports_latency_switches_cpu_and_accuracy(tiny_models, tmp_pa
     assert done.returncode in (0, 1), done.stderr  # 1: a target missed on a busy test machine
     report = json.loads(done.stdout)
     assert set(report) >= {"latency_ms", "latency_by_live_set_ms", "inference_time_ms", "latency_outside_inference_ms",
-                           "plan_switch", "cpu_percent", "accuracy", "targets", "meets", "meets_target", "predictions"}
+                           "plan_switch", "sensor_rates_hz", "cpu_percent", "accuracy", "targets", "meets",
+                           "meets_target", "predictions"}
     latency = report["latency_ms"]
     assert latency["count"] == report["predictions"] > 20
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
@@ -201,6 +202,9 @@ def test_short_run_reports_latency_switches_cpu_and_accuracy(tiny_models, tmp_pa
     assert "camera+imu+audio" in report["latency_by_live_set_ms"]
     cached = report["plan_switch"]["cached_get_ms"]
     assert cached["count"] == CACHED_SWITCHES and 0 < cached["p50"] <= cached["p99"]
+    rates = report["sensor_rates_hz"]
+    assert set(rates) == {"camera", "imu", "audio"} and rates["imu"]["expected"] == 100.0
+    assert all(rate["count"] > 0 and 0 < rate["p5"] <= rate["p50"] for rate in rates.values())
     assert set(report["cpu_percent"]) == {spec.name for spec in NODES}
     assert all(percent > 0 for percent in report["cpu_percent"].values())
     accuracy = report["accuracy"]

@@ -229,6 +229,7 @@ def measure(args: argparse.Namespace) -> dict:
             "over_ros_ms": distribution([s * 1e3 for s in switches.latencies_s]),
             "over_ros_superseded": switches.superseded,
         },
+        "sensor_rates_hz": _sensor_rates(live.observer.sensor_rates_hz, sim_values),
         "cpu_window_s": live.cpu_window_s,
         "cpu_percent": live.cpu_percent,
         "bench_cpu_percent": live.bench_cpu_percent,
@@ -246,6 +247,14 @@ def measure(args: argparse.Namespace) -> dict:
     }
     report["meets_target"] = all(report["meets"].values())
     return report
+
+
+def _sensor_rates(measured: dict[str, list[float]], sim_values: dict) -> dict:
+    from sentryfuse_ros.bench.ros_bench_report import rate_summary
+
+    nominal = {"camera": sim_values["camera.rate_hz"], "imu": sim_values["imu.rate_hz"],
+               "audio": 1.0 / sim_values["audio.chunk_s"]}
+    return {name: rate_summary(rates, nominal[name] * sim_values["rate_scale"]) for name, rates in measured.items()}
 
 
 def _latency_figures(timings) -> dict:

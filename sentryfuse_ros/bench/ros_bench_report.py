@@ -14,6 +14,14 @@ def distribution(values_ms: list[float]) -> dict:
     return {"count": len(ordered), **summary, "max": round(ordered[-1], 4)}
 
 
+def rate_summary(rates_hz: list[float], expected_hz: float) -> dict:
+    """Nominal rate, and the median and 5th percentile of the measured ones (the low tail shows a
+    starved simulator)."""
+    ordered = sorted(rates_hz)
+    low, median = (round(percentile(ordered, q), 1) if ordered else None for q in (0.05, 0.50))
+    return {"expected": round(expected_hz, 1), "p50": median, "p5": low, "count": len(ordered)}
+
+
 def _ms(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -47,6 +55,9 @@ def format_table(report: dict) -> str:
     ])
     lines.append(f"(a cold plan build, the switch without the cache, takes up to {switch['plan_build_max_ms']:.1f} ms; "
                  f"{switch['over_ros_superseded']} situation changes superseded before their plan showed up)")
+    rates = ", ".join(f"{name} {rate['expected']:g}: {_ms(rate['p50'])} / {_ms(rate['p5'])}"
+                      for name, rate in r["sensor_rates_hz"].items())
+    lines += ["", "sensor rates measured by heartbeat_monitor, Hz (nominal: median / 5th percentile)", rates]
     lines += ["", f"CPU, % of one core over {r['cpu_window_s']:g} s"]
     lines.append("  ".join(f"{name} {percent:.1f}" for name, percent in r["cpu_percent"].items())
                  + f"  (bench observer {r['bench_cpu_percent']:.1f}; {r['cpu_count']} cores, "
@@ -56,7 +67,8 @@ def format_table(report: dict) -> str:
     lines.append(f"live {_ms(a['live_accuracy'], 2)}  offline, same plans and samples {_ms(a['offline_accuracy'], 2)}  "
                  f"difference {_ms(a['difference_points'], 2)} points "
                  f"(paired s.e. {_ms(a['difference_stderr_points'], 2)}; right only live {a['live_only_correct']}, "
-                 f"only offline {a['offline_only_correct']}; label mismatches {a['label_mismatches']})")
+                 f"only offline {a['offline_only_correct']}; same class predicted on {_ms(a['agreement'], 1)} %; "
+                 f"label mismatches {a['label_mismatches']})")
     lines += _grid(("plan", "samples", "live ok", "offline ok"), [
         (plan, str(e["samples"]), str(e["live_correct"]), str(e["offline_correct"])) for plan, e in a["by_plan"].items()
     ]) if a["by_plan"] else []

@@ -42,6 +42,8 @@ class RosObserver:
         self.timings: list[PredictionTiming] = []
         self.first_prediction_at: float | None = None  # time.monotonic()
         self.state_seen = False
+        # Rates heartbeat_monitor measured while each sensor was alive: did the sim keep its rates?
+        self.sensor_rates_hz: dict[str, list[float]] = {name: [] for name in MODALITIES}
         self._subscriptions = [
             node.create_subscription(Prediction, topics.prediction, self._on_prediction, 100),
             node.create_subscription(ModalityState, topics.state, self._on_state, latched_state_qos()),
@@ -62,6 +64,9 @@ class RosObserver:
 
     def _on_state(self, msg: ModalityState) -> None:
         self.state_seen = True
+        for name in MODALITIES:
+            if getattr(msg, f"{name}_alive"):
+                self.sensor_rates_hz[name].append(getattr(msg, f"{name}_rate_hz"))
         live = tuple(name for name in MODALITIES if name in msg.live_modalities)
         self.switches.on_state(time.monotonic(), live, msg.power_level)
 
