@@ -133,7 +133,8 @@ def plot_gain(table: Table, path: Path) -> None:
     for i, row in enumerate(points):
         for j, value in enumerate(row):
             if value == value:
-                axis.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8)
+                ink = "white" if abs(value) > 0.6 * limit else "black"  # readable on saturated cells
+                axis.text(j, i, f"{value:+.1f}", ha="center", va="center", fontsize=8, color=ink)
     figure.colorbar(image, label="accuracy points")
     axis.set_title("SentryGate minus best baseline per cell")
     figure.tight_layout()
