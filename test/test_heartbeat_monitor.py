@@ -1,9 +1,11 @@
 """heartbeat_monitor as a separate process over DDS: dropout, hysteresis, flapping, battery rules,
-malformed input, diagnostics levels, lifecycle and parameter services. Every wait is bounded."""
+malformed input, diagnostics levels, lifecycle and parameter services, QoS deadline; and, in this
+process, a monitor that stalls. Every wait is bounded."""
 
 import math
 import time
 
+import cv2
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -14,10 +16,10 @@ from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CompressedImage, Image
 
 from monitor_rig import IMAGE, MonitorRig
 from sentryfuse.msg import ModalityState
-from sensor_msgs.msg import Image
 from sentryfuse_ros.nodes import encode
 from sentryfuse_ros.nodes.heartbeat_monitor import HeartbeatMonitor
 from sentryfuse_ros.nodes.lifecycle import autostart
@@ -63,7 +65,7 @@ def camera_alive(rig):
     return rig.state is not None and rig.state.camera_alive
 
 
-def test_camera_dropout_is_detected_within_its_timeout_and_recovery_needs_the_hysteresis(processes, rig):
+def test_camera_dropout_recovery_hysteresis_and_flapping(processes, rig):
     timeout, recover = 0.4, 10
     # Also checks that --ros-args reach the node: namespace and a remapped camera topic. The slow
     # heartbeat makes sure the death is reported by the camera's own watchdog, not the heartbeat.
@@ -77,6 +79,7 @@ def test_camera_dropout_is_detected_within_its_timeout_and_recovery_needs_the_hy
     assert r.run(15, {"camera": 15}, until=lambda: getattr(r.status("camera"), "level", None) == DiagnosticStatus.OK)
     assert r.status("imu").level == DiagnosticStatus.STALE  # never heard of
 
+    # Stop: dead within its timeout, and the live set changes.
     r.run(1.0, {"camera": 15})
     assert camera_alive(r), "false dropout of a healthy 15 Hz camera"
     last_frame = r.last_sent["camera"]
@@ -86,87 +89,75 @@ def test_camera_dropout_is_detected_within_its_timeout_and_recovery_needs_the_hy
     assert list(r.state.live_modalities) == []
     assert r.run(3.0, until=lambda: getattr(r.status("camera"), "level", None) == DiagnosticStatus.ERROR)
 
+    # Restart: alive only after `recover` frames.
     sent_before = r.sent["camera"]
     assert r.run(10, {"camera": 15}, until=lambda: camera_alive(r))
     frames = r.sent["camera"] - sent_before
     assert recover <= frames <= recover + 8, frames
+
+    # Flapping at 1 Hz (0.5 s on: 7-8 frames < recover): it dies once and stays out.
+    r.run(1.0, {"camera": 15})
+    before = len(r.states) - 1
+    for _ in range(6):
+        r.run(0.5, {"camera": 15})
+        r.run(0.5)
+    flapping = [s.camera_alive for _, s in r.states[before:]]
+    assert flapping[0] and not flapping[-1]
+    assert sum(a != b for a, b in zip(flapping, flapping[1:])) == 1, flapping
+    assert r.run(3.0, until=lambda: r.status_values("camera").get("dropouts") == "2")
     assert monitor.poll() is None
 
 
-def test_a_camera_flapping_at_1_hz_does_not_make_the_live_set_flap(processes, rig):
-    monitor = start_monitor(processes, "-p", "camera.timeout_s:=0.3", "-p", "camera.recover_messages:=15")
-    r = rig()
-    wait_ready(r, processes, monitor)
-    assert r.run(20, {"camera": 15}, until=lambda: camera_alive(r))
-    flap_start = time.monotonic()
-    while time.monotonic() - flap_start < 6.0:  # 0.5 s on, 0.5 s off
-        r.run(0.5, {"camera": 15})
-        r.run(0.5)
-    flapping = [s.camera_alive for t, s in r.states if t >= flap_start]
-    assert len(flapping) >= 10  # the heartbeat kept coming
-    assert sum(a != b for a, b in zip(flapping, flapping[1:])) == 1 and not flapping[-1]
-    assert r.run(10, {"camera": 15}, until=lambda: camera_alive(r)), "never recovered after the flapping stopped"
-
-
-def _battery_step(r, percentage, charging, until, seconds=6.0):
-    ticks = []
-
+def _sending(r, percentage, charging=False):
+    """An on_tick that sends this BatteryState every 0.2 s."""
     def send(now):
-        if not ticks or now - ticks[-1] >= 0.2:
-            ticks.append(now)
+        if now - r.last_sent.get("battery", 0.0) >= 0.2:
             r.battery(percentage, charging)
+    return send
 
-    return r.run(seconds, until=lambda: r.state is not None and until(r.state), on_tick=send)
+
+def _state_until(r, send, check, seconds=6.0):
+    return r.run(seconds, on_tick=send, until=lambda: r.state is not None and check(r.state))
 
 
-def _battery_diag(r, level, words):
-    return r.run(4.0, until=lambda: (s := r.status("battery")) is not None and s.level == level and words in s.message)
+def _diagnostic_until(r, send, level, words, seconds=4.0):
+    return r.run(seconds, on_tick=send,
+                 until=lambda: (s := r.status("battery")) is not None and s.level == level and words in s.message)
 
 
 def test_battery_fraction_percent_nan_stale_and_charging_are_handled_as_documented(processes, rig):
-    monitor = start_monitor(processes, "-p", "battery.timeout_s:=1.5")
+    monitor = start_monitor(processes, "-p", "battery.timeout_s:=3.0")
     r = rig()
     wait_ready(r, processes, monitor)
     assert r.state.power_level_name == "normal" and math.isnan(r.state.battery_percentage)  # unknown
 
-    assert _battery_step(r, 0.5, False, lambda s: s.power_level_name == "normal" and abs(s.battery_percentage - 0.5) < 1e-6)
-    assert s_budget(r) == pytest.approx(0.2)
-    assert _battery_diag(r, DiagnosticStatus.OK, "50%")
-    assert _battery_step(r, 0.1, False, lambda s: s.power_level_name == "critical")
-    assert s_budget(r) == pytest.approx(0.6)
-    assert _battery_diag(r, DiagnosticStatus.ERROR, "critical")
-    assert _battery_step(r, 0.1, True, lambda s: s.charging and s.power_level_name == "full")
+    half = _sending(r, 0.5)
+    assert _state_until(r, half, lambda s: s.power_level_name == "normal" and abs(s.battery_percentage - 0.5) < 1e-6)
+    assert r.state.pruning_budget == pytest.approx(0.2)
+    assert _diagnostic_until(r, half, DiagnosticStatus.OK, "50%")
+    low = _sending(r, 0.1)
+    assert _state_until(r, low, lambda s: s.power_level_name == "critical")
+    assert r.state.pruning_budget == pytest.approx(0.6)
+    assert _diagnostic_until(r, low, DiagnosticStatus.ERROR, "critical")
+    assert _state_until(r, _sending(r, 0.1, charging=True), lambda s: s.charging and s.power_level_name == "full")
 
-    # NaN: ignored with a WARN, the last usable reading holds until it is stale, then unknown.
+    # NaN: ignored with a WARN; the last usable reading holds until it is stale (3 s), then unknown.
+    nan = _sending(r, float("nan"))
     nan_start = time.monotonic()
-    assert _battery_diag_while_sending(r, float("nan"), DiagnosticStatus.WARN, "ignored")
-    assert abs(r.state.battery_percentage - 0.1) < 1e-6 and time.monotonic() - nan_start < 1.5
-    assert _battery_step(r, float("nan"), False, lambda s: math.isnan(s.battery_percentage))
+    assert _diagnostic_until(r, nan, DiagnosticStatus.WARN, "ignored", seconds=2.5)
+    r.run(0.6, on_tick=nan)  # at least one heartbeat
+    assert abs(r.state.battery_percentage - 0.1) < 1e-6 and time.monotonic() - nan_start < 3.0
+    assert _state_until(r, nan, lambda s: math.isnan(s.battery_percentage))
     assert r.state.power_level_name == "normal" and not r.state.charging
-    assert _battery_diag(r, DiagnosticStatus.WARN, "stale")
+    assert _diagnostic_until(r, nan, DiagnosticStatus.WARN, "stale")
 
     # 0..100: divided by 100 with a WARN, and the source is read as percent from then on.
-    assert _battery_step(r, 85.0, False, lambda s: abs(s.battery_percentage - 0.85) < 1e-6)
+    percent = _sending(r, 85.0)
+    assert _state_until(r, percent, lambda s: abs(s.battery_percentage - 0.85) < 1e-6)
     assert r.state.power_level_name == "full"
-    assert _battery_diag(r, DiagnosticStatus.WARN, "0..100")
-    assert _battery_step(r, 0.5, False, lambda s: abs(s.battery_percentage - 0.005) < 1e-6)
+    assert _diagnostic_until(r, percent, DiagnosticStatus.WARN, "0..100")
+    assert _state_until(r, _sending(r, 0.5), lambda s: abs(s.battery_percentage - 0.005) < 1e-6)
     assert monitor.poll() is None
-
-
-def s_budget(r):
-    return r.state.pruning_budget
-
-
-def _battery_diag_while_sending(r, percentage, level, words):
-    ticks = []
-
-    def send(now):
-        if not ticks or now - ticks[-1] >= 0.2:
-            ticks.append(now)
-            r.battery(percentage)
-
-    return r.run(4.0, on_tick=send,
-                 until=lambda: (s := r.status("battery")) is not None and s.level == level and words in s.message)
 
 
 BAD = [("camera", "step_mismatch"), ("imu", "nan"), ("audio", "wrong_rate"), ("camera", "size_mismatch"),
@@ -209,17 +200,27 @@ def _call(node, client, request, timeout=10.0):
     return future.result()
 
 
-def test_lifecycle_transitions_and_parameter_validation_over_services(processes, rig, node):
-    monitor = start_monitor(processes, "-p", "autostart:=false")
-    r = rig()
+def test_lifecycle_parameter_services_and_a_compressed_camera(processes, rig, node):
+    monitor = start_monitor(processes, "-p", "autostart:=false", "-p", "camera.compressed:=true",
+                            "-p", "camera.recover_messages:=3")
+    r = rig(topics={"camera": "/unused/camera"})
     change = node.create_client(ChangeState, "/heartbeat_monitor/change_state")
     set_params = node.create_client(SetParameters, "/heartbeat_monitor/set_parameters")
+    compressed = node.create_publisher(CompressedImage, "/camera/image_raw", sensor_qos("reliable"))
+    png = cv2.imencode(".png", IMAGE)[1].tobytes()
     try:
         assert change.wait_for_service(timeout_sec=STARTUP_S), processes.log(monitor)
         assert _call(node, change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_CONFIGURE))).success
         assert not r.run(1.0, until=lambda: r.state is not None), "an inactive node must not publish"
         assert _call(node, change, ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))).success
         assert r.run(10, until=lambda: r.state is not None)
+
+        def send_png(now):
+            if now - r.last_sent.get("png", 0.0) >= 1 / 15:
+                compressed.publish(CompressedImage(header=r.message("camera").header, format="png", data=png))
+                r.last_sent["png"] = now
+
+        assert r.run(10, on_tick=send_png, until=lambda: camera_alive(r))
 
         def set_param(name, value):
             request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
@@ -234,13 +235,16 @@ def test_lifecycle_transitions_and_parameter_validation_over_services(processes,
     finally:
         node.destroy_client(change)
         node.destroy_client(set_params)
+        node.destroy_publisher(compressed)
 
 
-def test_bad_parameters_at_start_up_exit_with_the_reason(processes):
-    monitor = start_monitor(processes, "-p", "imu.timeout_s:=0.005")
-    monitor.wait(timeout=STARTUP_S)
-    assert monitor.returncode == 1
-    assert "imu.timeout_s" in processes.log(monitor)
+def test_bad_parameters_fail_configuration_with_the_reason(node, capfd):  # node: rclpy is up
+    monitor = HeartbeatMonitor(parameter_overrides=[Parameter("imu.timeout_s", value=0.005)])
+    try:
+        assert not autostart(monitor)  # run_node then exits with status 1
+    finally:
+        monitor.destroy_node()
+    assert "imu.timeout_s (0.005 s) must exceed one period" in capfd.readouterr().err
 
 
 def test_qos_deadline_matches_publishers_that_offer_one_and_flags_those_that_do_not(processes, rig):

@@ -115,8 +115,9 @@ def test_fault_schedule_drops_injects_and_drives_the_battery(processes, recorder
         {"fault": "battery_raw", "at": 0.0, "duration": 5.0, "value": 85.0},
         {"fault": "battery_charging", "at": 5.0, "duration": 3.0},
     ])
-    sim = processes.start(*SIM, "-p", f"fault_schedule:={schedule}", "-p", "battery.rate_hz:=5.0",
-                          "-p", "autostart:=false", name="sim")
+    # Half rate: also checks rate_scale (and is lighter on a busy machine).
+    sim = processes.start(*SIM, "-p", f"fault_schedule:={schedule}", "-p", "battery.rate_hz:=10.0",
+                          "-p", "rate_scale:=0.5", "-p", "autostart:=false", name="sim")
     # Activated from here, once this test listens, so the schedule's clock starts now.
     assert activate_remote(recorder.node, "/sensor_sim", 30) is not None, processes.log(sim)
     assert recorder.spin(10, until=lambda: len(recorder.received["camera"]) > 0), processes.log(sim)
@@ -126,6 +127,7 @@ def test_fault_schedule_drops_injects_and_drives_the_battery(processes, recorder
     got = recorder.received
     camera_times = [t for t, _ in got["camera"]]
     assert max(np.diff(camera_times)) == pytest.approx(1.0, abs=0.3)
+    assert np.median(np.diff(camera_times)) == pytest.approx(2 / 15, rel=0.2)  # 7.5 Hz
     nan_imu = [m for _, m in got["imu"] if math.isnan(m.linear_acceleration.x)]
     assert len(nan_imu) == 3
     assert {m.percentage for _, m in got["battery"] if m.power_supply_status != charging} == {85.0}

@@ -66,8 +66,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("reliability", "best_effort", "reliability of the sensor subscriptions", choices=RELIABILITIES,
               read_only=True),
     ParamSpec("qos_deadline", False,
-              "request a QoS deadline of each sensor's timeout_s for middleware deadline events; publishers must "
-              "then offer a deadline <= timeout_s or they are not matched", read_only=True),
+              "request a QoS deadline of each sensor's timeout_s (as at activation) for middleware deadline events; "
+              "publishers must then offer a deadline <= timeout_s or they are not matched", read_only=True),
     ParamSpec("heartbeat_hz", 2.0, "ModalityState is also published at this steady rate", minimum=0.1, maximum=100.0),
     ParamSpec("diagnostics_hz", 1.0, "/diagnostics publishing rate", minimum=0.1, maximum=100.0),
     ParamSpec("rate_window_s", 1.0, "window of the measured message rates", minimum=0.1, maximum=60.0),

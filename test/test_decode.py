@@ -1,0 +1,73 @@
+"""Message <-> numpy helpers shared by the nodes: round trips, and rejections with a reason."""
+
+import array
+
+import cv2
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CompressedImage, Imu
+
+from sentryfuse.msg import AudioChunk
+from sentryfuse_ros.data.preprocess import InvalidInput
+from sentryfuse_ros.nodes import decode, encode
+
+STAMP = Time(sec=5, nanosec=7)
+IMAGE = (np.arange(28 * 28) % 256).astype(np.uint8).reshape(28, 28)
+
+
+def test_image_round_trip_keeps_pixels_and_header():
+    msg = encode.image_to_msg(IMAGE, STAMP, "cam")
+    assert (msg.encoding, msg.step, msg.header.frame_id, msg.header.stamp) == ("mono8", 28, "cam", STAMP)
+    np.testing.assert_allclose(decode.image_from_msg(msg), IMAGE / 255.0, atol=1e-6)
+    rgb = encode.image_to_msg(np.stack([IMAGE] * 3, axis=2), STAMP, "cam")
+    assert rgb.encoding == "rgb8" and rgb.step == 84
+    np.testing.assert_allclose(decode.image_from_msg(rgb), IMAGE / 255.0, atol=1e-3)
+    with pytest.raises(ValueError):
+        encode.image_to_msg(IMAGE.astype(np.float32), STAMP, "cam")
+
+
+def test_compressed_image_decodes_like_the_raw_one():
+    ok, png = cv2.imencode(".png", IMAGE)
+    assert ok
+    msg = CompressedImage(format="png", data=png.tobytes())
+    np.testing.assert_array_equal(decode.image_from_compressed_msg(msg), decode.image_from_msg(
+        encode.image_to_msg(IMAGE, STAMP, "cam")))
+    with pytest.raises(InvalidInput, match="does not decode"):
+        decode.image_from_compressed_msg(CompressedImage(format="jpeg", data=b"not a jpeg"))
+    with pytest.raises(InvalidInput, match="no data"):
+        decode.image_from_compressed_msg(CompressedImage(format="jpeg"))
+
+
+def test_imu_round_trip_and_rejections():
+    sample = np.array([0.1, -0.2, 9.8, 0.01, 0.02, -0.03], dtype=np.float32)
+    msg = encode.imu_to_msg(sample, STAMP, "imu")
+    assert msg.orientation_covariance[0] == -1.0  # orientation unknown, per Imu.msg
+    np.testing.assert_allclose(decode.imu_sample_from_msg(msg), sample)
+    msg.angular_velocity.y = float("nan")
+    with pytest.raises(InvalidInput, match="gyro y"):
+        decode.imu_sample_from_msg(msg)
+    no_gyro = Imu()
+    no_gyro.angular_velocity_covariance[0] = -1.0
+    with pytest.raises(InvalidInput, match="no angular velocity"):
+        decode.imu_sample_from_msg(no_gyro)
+
+
+def test_audio_round_trip_takes_channel_zero_and_checks_the_rate():
+    samples = np.linspace(-1, 1, 800, dtype=np.float32)
+    msg = encode.audio_to_msg(samples, 16000, STAMP, "mic")
+    np.testing.assert_array_equal(decode.audio_from_msg(msg, 16000), samples)
+    stereo = AudioChunk(sample_rate=16000, channels=2, samples=array.array("f", [0.1, 0.9, 0.2, 0.8]))
+    np.testing.assert_allclose(decode.audio_from_msg(stereo), [0.1, 0.2])
+    for bad, words in [(AudioChunk(sample_rate=16000, channels=2, samples=array.array("f", [0.1] * 3)), "multiple"),
+                       (AudioChunk(sample_rate=0, channels=1, samples=array.array("f", [0.1])), "sample_rate is 0"),
+                       (AudioChunk(sample_rate=16000, channels=0, samples=array.array("f", [0.1])), "channels is 0"),
+                       (AudioChunk(sample_rate=8000, channels=1, samples=array.array("f", [0.1])), "8000")]:
+        with pytest.raises(InvalidInput, match=words):
+            decode.audio_from_msg(bad, 16000)
+
+
+def test_battery_message_carries_the_value_verbatim():
+    msg = encode.battery_to_msg(85.0, True, STAMP, "battery")
+    assert msg.percentage == 85.0 and msg.present and msg.power_supply_status == msg.POWER_SUPPLY_STATUS_CHARGING
+    assert np.isnan(msg.charge) and np.isnan(msg.capacity)
