@@ -1,7 +1,7 @@
 """Bring up SentryFuse: heartbeat_monitor, inference_node and (with use_sim:=true) sensor_sim.
 
     ros2 launch sentryfuse bringup.launch.py [namespace:=robot1] [use_sim:=true] \
-        [params_file:=my.yaml] [weights:=my.safetensors] [fault_schedule:=faults.yaml] [log_level:=debug]
+        [params_file:=my.yaml] [weights:=my.safetensors] [gate:=my_gate.safetensors] [fault_schedule:=faults.yaml] [log_level:=debug]
 
 The node list and arguments come from sentryfuse_ros.launch_plan, which `sentryfuse bringup`
 (the pip-only launcher) reads too, so both start the same nodes from the same YAML.
@@ -25,12 +25,15 @@ def _nodes(context):
         share, "config", "sentryfuse.yaml"
     )
     weights = LaunchConfiguration("weights").perform(context)
+    gate = LaunchConfiguration("gate").perform(context)
     fault_schedule = LaunchConfiguration("fault_schedule").perform(context)
     actions = []
     for spec in NODES:
         parameters = [params_file]
         if spec.takes_weights and weights:
             parameters.append({"weights_path": weights})
+        if spec.takes_weights and gate:
+            parameters.append({"gate_path": gate})
         if spec.sim_only and fault_schedule:
             parameters.append({"fault_schedule": fault_schedule})
         actions.append(

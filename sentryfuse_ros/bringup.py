@@ -34,6 +34,7 @@ class BringupConfig:
     params_file: Path = field(default_factory=lambda: source_config_dir() / "sentryfuse.yaml")
     use_sim: bool = False
     weights: str = ""
+    gate: str = ""
     fault_schedule: str = ""
     log_level: str = "info"
     remaps: list[str] = field(default_factory=list)
@@ -52,6 +53,7 @@ class BringupConfig:
             config.params_file = Path(values["params_file"])
         config.use_sim = _parse_bool("use_sim", values.get("use_sim", "false"))
         config.weights = values.get("weights", "")
+        config.gate = values.get("gate", "")
         config.fault_schedule = values.get("fault_schedule", "")
         config.log_level = values.get("log_level", "info").lower()
         config.validate()
@@ -60,7 +62,7 @@ class BringupConfig:
     def validate(self) -> None:
         if self.log_level not in LOG_LEVELS:
             raise BringupError(f"log_level '{self.log_level}' is not one of {LOG_LEVELS}")
-        for path_name in ("weights", "fault_schedule"):
+        for path_name in ("weights", "gate", "fault_schedule"):
             value = getattr(self, path_name)
             if value and not Path(value).is_file():
                 raise BringupError(f"{path_name} file not found: {value}")
@@ -80,6 +82,8 @@ class BringupConfig:
             ros_args += ["-r", f"__ns:={self.namespace}"]
         if spec.takes_weights and self.weights:
             ros_args += ["-p", f"weights_path:={self.weights}"]
+        if spec.takes_weights and self.gate:
+            ros_args += ["-p", f"gate_path:={self.gate}"]
         if spec.sim_only and self.fault_schedule:
             ros_args += ["-p", f"fault_schedule:={self.fault_schedule}"]
         for remap in self.remaps:

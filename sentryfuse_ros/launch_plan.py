@@ -16,7 +16,7 @@ class NodeSpec:
     executable: str  # installed into lib/sentryfuse by CMakeLists.txt, for launch_ros
     module: str  # `python -m` entry point, for the pip-only launcher
     sim_only: bool = False  # started only when use_sim is true
-    takes_weights: bool = False  # receives the weights launch argument as weights_path
+    takes_weights: bool = False  # receives the weights and gate launch arguments (weights_path, gate_path)
 
 
 NODES: tuple[NodeSpec, ...] = (
@@ -33,15 +33,21 @@ class LaunchArgument:
     description: str
 
 
-# An empty params_file / weights / fault_schedule means "the package's own default".
+# An empty params_file / weights / gate / fault_schedule means "the package's own default".
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "ROS namespace for every SentryFuse node"),
     LaunchArgument("params_file", "", "parameter YAML (default: the package's config/sentryfuse.yaml)"),
     LaunchArgument("use_sim", "false", "also start sensor_sim, which replays the benchmark's test split"),
-    LaunchArgument("weights", "", "SentryAttend/SentryGate weights for inference_node (default: the shipped ones)"),
+    LaunchArgument("weights", "", "SentryAttend weights for inference_node (default: the shipped ones)"),
+    LaunchArgument("gate", "", "SentryGate weights trained for those SentryAttend weights (default: the shipped gate)"),
     LaunchArgument("fault_schedule", "", "fault schedule YAML for sensor_sim (default: none)"),
     LaunchArgument("log_level", "info", "log level of every node: debug, info, warn, error or fatal"),
 )
+
+
+def params_key(node_name: str) -> str:
+    """The parameter-YAML key of a node: matches it in any namespace."""
+    return f"/**/{node_name}"
 
 
 def source_config_dir() -> Path:

@@ -17,6 +17,7 @@ from sentryfuse_ros.bench.paired_accuracy import compare
 from sentryfuse_ros.bench.plan_switch import SwitchTracker, time_cached_switches
 from sentryfuse_ros.bench.ros_bench import CACHED_SWITCHES
 from sentryfuse_ros.bench.ros_bench_setup import bench_params, repeated_schedule
+from sentryfuse_ros.launch_plan import params_key
 from sentryfuse_ros.bench.sample_ledger import PlanUsed, SampleLedger, ScoredSample
 from sentryfuse_ros.cli import main
 from sentryfuse_ros.launch_plan import NODES
@@ -172,15 +173,13 @@ def test_bench_schedule_switches_modalities_and_power_within_one_period():
         repeated_schedule(data, every_s=30.0, until_s=100.0)
 
 
-def test_bench_params_change_only_the_sims_source_and_start_and_the_gate():
+def test_bench_params_change_only_the_sims_source_and_start():
     shared = yaml.safe_load((REPO_ROOT / "config" / "sentryfuse.yaml").read_text())
-    params = bench_params(shared, "synthetic", "/some/gate.safetensors")
-    sim = params["sensor_sim"]["ros__parameters"]
+    params = bench_params(shared, "synthetic")
+    sim = params[params_key("sensor_sim")]["ros__parameters"]
     assert sim["source"] == "synthetic" and sim["autostart"] is False
-    assert params["inference_node"]["ros__parameters"]["gate_path"] == "/some/gate.safetensors"
-    assert shared["sensor_sim"]["ros__parameters"]["source"] == "dataset"  # the shared file is untouched
-    assert params["heartbeat_monitor"] == shared["heartbeat_monitor"]
-    assert "inference_node" not in bench_params({}, "dataset", "")
+    assert shared[params_key("sensor_sim")]["ros__parameters"]["source"] == "dataset"  # the shared file is untouched
+    assert params[params_key("heartbeat_monitor")] == shared[params_key("heartbeat_monitor")]
 
 
 # --- the whole system ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO_ROOT
 from sentryfuse_ros.bringup import BringupConfig, BringupError, parse_launch_arguments
-from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, source_config_dir
+from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, params_key, source_config_dir
 
 
 def _config(*words, remaps=()):
@@ -22,9 +22,12 @@ def test_default_bringup_starts_monitor_and_inference_but_not_sim():
 
 
 def test_command_carries_namespace_params_remaps_and_log_level(tmp_path):
-    weights = tmp_path / "w.safetensors"
+    weights, gate = tmp_path / "w.safetensors", tmp_path / "g.safetensors"
     weights.write_bytes(b"x")
-    config = _config("namespace:=robot1", "log_level:=DEBUG", f"weights:={weights}", remaps=["camera/image:=front/image"])
+    gate.write_bytes(b"x")
+    config = _config(
+        "namespace:=robot1", "log_level:=DEBUG", f"weights:={weights}", f"gate:={gate}", remaps=["camera/image:=front/image"]
+    )
     inference = next(spec for spec in NODES if spec.name == "inference_node")
     command = config.command(inference)
     assert command[:3] == [sys.executable, "-m", inference.module]
@@ -33,6 +36,7 @@ def test_command_carries_namespace_params_remaps_and_log_level(tmp_path):
     assert "-r __ns:=/robot1" in ros_args
     assert f"--params-file {source_config_dir() / 'sentryfuse.yaml'}" in ros_args
     assert f"-p weights_path:={weights}" in ros_args
+    assert f"-p gate_path:={gate}" in ros_args
     assert "-r camera/image:=front/image" in ros_args
     assert ros_args.endswith("--log-level debug")
     monitor = next(spec for spec in NODES if spec.name == "heartbeat_monitor")
@@ -47,6 +51,7 @@ def test_command_carries_namespace_params_remaps_and_log_level(tmp_path):
         (["no_such:=1"], "unknown launch argument"),
         (["params_file:=/nonexistent.yaml"], "params_file not found"),
         (["weights:=/nonexistent.safetensors"], "weights file not found"),
+        (["gate:=/nonexistent.safetensors"], "gate file not found"),
         (["use_sim"], "not of the form name:=value"),
     ],
 )
@@ -72,10 +77,28 @@ def test_cli_reports_errors_with_status_2():
     assert "use_sim must be true or false" in result.stderr
 
 
-def test_shipped_yaml_has_a_section_for_every_node():
+def test_shipped_yaml_has_a_namespace_proof_section_for_every_node():
     params = yaml.safe_load((source_config_dir() / "sentryfuse.yaml").read_text())
-    node_names = {key.rsplit("/", 1)[-1] for key in params}
-    assert {spec.name for spec in NODES} <= node_names
+    assert set(params) == {params_key(spec.name) for spec in NODES}
+
+
+def test_yaml_sections_apply_inside_a_namespace(processes, tmp_path):
+    """The node reads its section although bringup runs it in a namespace."""
+    script = tmp_path / "read_param.py"
+    script.write_text(
+        "import sys, rclpy\n"
+        "rclpy.init(args=sys.argv)\n"
+        "node = rclpy.create_node('inference_node')\n"
+        "node.declare_parameter('rate_hz', 0.0)\n"
+        "print(node.get_fully_qualified_name(), node.get_parameter('rate_hz').value)\n"
+    )
+    params = source_config_dir() / "sentryfuse.yaml"
+    expected = yaml.safe_load(params.read_text())[params_key("inference_node")]["ros__parameters"]["rate_hz"]
+    output = subprocess.run(
+        [sys.executable, str(script), "--ros-args", "-r", "__ns:=/robot1", "--params-file", str(params)],
+        capture_output=True, text=True, timeout=60,
+    ).stdout.split()
+    assert output == ["/robot1/inference_node", str(float(expected))]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="launch_ros is not installable from PyPI")

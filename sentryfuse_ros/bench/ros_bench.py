@@ -196,8 +196,8 @@ def measure(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="sentryfuse-bench-ros-"))
     try:
         params_path, schedule_path = write_run_files(workdir, args.params_file, args.fault_schedule, args.source,
-                                                     args.gate, args.repeat_every, args.duration)
-        config = BringupConfig(params_file=params_path, use_sim=True, weights=args.weights,
+                                                     args.repeat_every, args.duration)
+        config = BringupConfig(params_file=params_path, use_sim=True, weights=args.weights, gate=args.gate,
                                fault_schedule=str(schedule_path))
         config.validate()
     except (ValueError, OSError, BringupError) as error:

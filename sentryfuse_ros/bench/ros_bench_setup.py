@@ -9,19 +9,17 @@ from pathlib import Path
 
 import yaml
 
+from sentryfuse_ros.launch_plan import params_key
 from sentryfuse_ros.nodes.fault_schedule import FaultSchedule
 
 
-def bench_params(shared: dict, source: str, gate: str) -> dict:
+def bench_params(shared: dict, source: str) -> dict:
     """The shared parameters, except: sensor_sim replays `source` and waits to be activated by
-    the bench (so its schedule starts once inference_node is up), and inference_node uses `gate`
-    when one is given (bringup passes only the weights)."""
+    the bench (so its schedule starts once inference_node is up)."""
     params = copy.deepcopy(shared)
-    sim = params.setdefault("sensor_sim", {}).setdefault("ros__parameters", {})
+    sim = params.setdefault(params_key("sensor_sim"), {}).setdefault("ros__parameters", {})
     sim["source"] = source
     sim["autostart"] = False
-    if gate:
-        params.setdefault("inference_node", {}).setdefault("ros__parameters", {})["gate_path"] = gate
     return params
 
 
@@ -41,12 +39,12 @@ def repeated_schedule(schedule: dict, every_s: float, until_s: float) -> dict:
     return {"faults": repeated}
 
 
-def write_run_files(folder: Path, shared_params: Path, schedule: Path, source: str, gate: str,
+def write_run_files(folder: Path, shared_params: Path, schedule: Path, source: str,
                     every_s: float, until_s: float) -> tuple[Path, Path]:
     """(parameter file, fault schedule file) for this run, written into `folder`."""
     params_path, schedule_path = folder / "params.yaml", folder / "faults.yaml"
     shared = yaml.safe_load(shared_params.read_text()) or {}
-    params_path.write_text(yaml.safe_dump(bench_params(shared, source, gate), sort_keys=False))
+    params_path.write_text(yaml.safe_dump(bench_params(shared, source), sort_keys=False))
     loaded = yaml.safe_load(schedule.read_text()) or {}
     schedule_path.write_text(yaml.safe_dump(repeated_schedule(loaded, every_s, until_s), sort_keys=False))
     return params_path, schedule_path

@@ -15,3 +15,10 @@ Shared ROS helpers (what a new node reuses):
   encode        numpy -> Image / Imu / AudioChunk / BatteryState
   diagnostics   DiagnosticStatus builders for sensors and the battery
 """
+
+import os
+
+# Preprocessing does small numpy matrix products per message; OpenBLAS would wake worker threads
+# for each and leave them spinning, which on a 2-core robot computer cost more CPU than the
+# model itself. Set before numpy is first imported; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

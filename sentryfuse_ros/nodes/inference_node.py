@@ -4,7 +4,9 @@ Lifecycle: configure loads and checks the weights and gate and builds the plan c
 subscribes the sensors and ModalityState and starts the prediction timer; deactivate stops
 them and frees the cached plans and sensor windows; cleanup drops the model.
 
-Each tick takes the live modality set and power level from ModalityState (or, when the monitor
+A tick runs as soon as a valid sensor message arrives and the previous tick is at least
+1/rate_hz old (a guard condition wakes the tick's callback group), so a prediction never waits
+for a free-running timer. Each tick takes the live modality set and power level from ModalityState (or, when the monitor
 is silent, judges freshness itself), picks the cached plan for exactly that situation, runs it
 on the newest stamp-aligned sensor windows and publishes a Prediction whose header is the
 newest source stamp and frame. Sensor callbacks and the tick run in their own callback groups
@@ -63,6 +65,8 @@ class InferenceNode(SentryLifecycleNode):
         self._values: dict = {}
         self._subscriptions_by_topic: dict[str, object] = {}
         self._timers: list = []
+        self._tick_trigger = None  # guard condition the sensor callbacks trigger
+        self._next_tick_due = 0.0  # monotonic time before which new data does not trigger a tick
         self._prediction_pub = self._diag_pub = None
         self._reset_runtime_state()
 
@@ -98,9 +102,6 @@ class InferenceNode(SentryLifecycleNode):
         torch.set_num_threads(values["num_threads"])
         if any(values[name] != previous.get(name) for name in MODEL_PARAMS):
             self._use_models(values)
-        if self._timers and values["rate_hz"] != previous.get("rate_hz"):
-            self._stop_timers()
-            self._start_timers()
         if self._subscriptions_by_topic and any(values[name] != previous.get(name) for name in TOPIC_PARAMS):
             self._unsubscribe()
             self._subscribe()
@@ -190,15 +191,16 @@ class InferenceNode(SentryLifecycleNode):
         self._subscriptions_by_topic = {}
 
     def _start_timers(self) -> None:
-        self._timers = [
-            self.create_timer(1.0 / self._values["rate_hz"], self._on_tick, callback_group=self._tick_group),
-            self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics),
-        ]
+        self._tick_trigger = self.create_guard_condition(self._on_tick, callback_group=self._tick_group)
+        self._timers = [self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics)]
 
     def _stop_timers(self) -> None:
         for timer in self._timers:
             self.destroy_timer(timer)
         self._timers = []
+        if self._tick_trigger is not None:
+            self.destroy_guard_condition(self._tick_trigger)
+            self._tick_trigger = None
 
     # --- sensor input ----------------------------------------------------------------------
     def _read_image(self, msg: Image, stamp_ns: int) -> None:
@@ -232,7 +234,10 @@ class InferenceNode(SentryLifecycleNode):
             self.get_logger().warning(f"{name}: dropped invalid message: {problem}", throttle_duration_sec=1.0)
             return
         checks.accept(msg.header.stamp)
-        self._last_valid[name] = time.monotonic()
+        now = self._last_valid[name] = time.monotonic()
+        if now >= self._next_tick_due and self._tick_trigger is not None:
+            self._next_tick_due = now + 1.0 / self._values["rate_hz"]
+            self._tick_trigger.trigger()
 
     def _on_state(self, msg: ModalityState) -> None:
         self._state, self._state_received = msg, time.monotonic()
