@@ -36,13 +36,18 @@ def test_shipped_monitor_values_pass_the_cross_checks():
 
 def test_params_file_sections_apply_like_rcl(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"heartbeat_hz": 5.0, "reliability": "reliable"}},
-                                    "heartbeat_monitor": {"ros__parameters": {"heartbeat_hz": 3.0,
-                                                                              "power": {"hysteresis": 0.01}}},
-                                    "other_node": {"ros__parameters": {"diagnostics_hz": 9.0}}}))
-    values = values_from_params_file(path, "heartbeat_monitor", monitor_params.PARAMS)
-    assert values["heartbeat_hz"] == 3.0 and values["reliability"] == "reliable"
-    assert values["power.hysteresis"] == 0.01 and values["diagnostics_hz"] == 1.0
+    path.write_text(yaml.safe_dump({
+        "/**": {"ros__parameters": {"heartbeat_hz": 5.0, "reliability": "reliable"}},
+        "/**/heartbeat_monitor": {"ros__parameters": {"heartbeat_hz": 3.0, "power": {"hysteresis": 0.01}}},
+        "/robot1/*": {"ros__parameters": {"min_rate_fraction": 0.25}},
+        "heartbeat_monitor": {"ros__parameters": {"rate_window_s": 2.0}},  # plain key: root namespace only
+        "other_node": {"ros__parameters": {"diagnostics_hz": 9.0}},
+    }, sort_keys=False))
+    root = values_from_params_file(path, "heartbeat_monitor", monitor_params.PARAMS)
+    assert root["heartbeat_hz"] == 3.0 and root["reliability"] == "reliable" and root["power.hysteresis"] == 0.01
+    assert root["rate_window_s"] == 2.0 and root["min_rate_fraction"] == 0.5 and root["diagnostics_hz"] == 1.0
+    robot = values_from_params_file(path, "heartbeat_monitor", monitor_params.PARAMS, namespace="/robot1")
+    assert robot["heartbeat_hz"] == 3.0 and robot["min_rate_fraction"] == 0.25 and robot["rate_window_s"] == 1.0
 
 
 def test_timeout_shorter_than_a_period_is_rejected():

@@ -13,7 +13,6 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import Header
 
-from conftest import REPO_ROOT
 from monitor_rig import TOPICS, MonitorRig
 from sentryfuse_ros.modalities import CLASS_NAMES
 from sentryfuse_ros.nodes import decode

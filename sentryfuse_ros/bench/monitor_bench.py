@@ -198,9 +198,9 @@ def score(observer: Observer, t0: float, drops: list[Drop], rates: dict, timeout
 
 
 def _start(module: str, log_path: Path, env: dict, *ros_args: str) -> subprocess.Popen:
-    log = open(log_path, "w")
-    return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],
+                                stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -218,7 +218,9 @@ def run(args: argparse.Namespace) -> int:
         print("sentryfuse bench monitor: --duration and --drop-s must be > 0, --repeats >= 1", file=sys.stderr)
         return 2
     # A domain of its own: never hear (or disturb) a system already running on this machine.
-    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(102, 232))
+    # 1..101 keeps every DDS port below Linux's ephemeral range.
+    current = os.environ.get("ROS_DOMAIN_ID", "0")
+    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().choice([d for d in range(1, 102) if str(d) != current]))
     env = dict(os.environ)
     monitor_values = values_from_params_file(args.params_file, "heartbeat_monitor", monitor_params.PARAMS)
     sim_values = values_from_params_file(args.params_file, "sensor_sim", sim_params.PARAMS)

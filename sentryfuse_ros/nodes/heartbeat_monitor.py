@@ -37,7 +37,7 @@ from sentryfuse_ros.nodes.power_level import LEVEL_NAMES, PowerLevelSelector
 from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
 from sentryfuse_ros.nodes.stamps import StampCheck
 
-SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+FAILURE = TransitionCallbackReturn.FAILURE
 
 
 class HeartbeatMonitor(SentryLifecycleNode):

@@ -9,6 +9,7 @@ instead of reaching the node.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -104,12 +105,21 @@ def _flatten(tree: dict, prefix: str = ""):
             yield f"{prefix}{key}", tuple(value) if isinstance(value, list) else value
 
 
-def values_from_params_file(path: str | Path, node_name: str, specs: Iterable[ParamSpec]) -> dict:
-    """What `specs` are set to for `node_name` by a ROS parameter file (`/**` first, then the node's
-    own section, as rcl applies them); defaults where the file is silent."""
+def _key_matches(key: str, fully_qualified_name: str) -> bool:
+    """Whether a parameter-file section key (`/**`, `/**/name`, `/ns/*`, `name`) selects the node,
+    with rcl's wildcards: `*` is one name token, `**` any number of them."""
+    tokens = [t for t in key.strip("/").split("/") if t]
+    pattern = "".join("(/[^/]+)*" if t == "**" else "/[^/]+" if t == "*" else "/" + re.escape(t) for t in tokens)
+    return re.fullmatch(pattern or "/", fully_qualified_name) is not None
+
+
+def values_from_params_file(path: str | Path, node_name: str, specs: Iterable[ParamSpec], namespace: str = "/") -> dict:
+    """What `specs` are set to for node `node_name` in `namespace` by a ROS parameter file: every
+    section whose key selects the node applies, in file order; defaults where the file is silent."""
     values = {spec.name: spec.default for spec in specs}
+    fully_qualified_name = f"{namespace.rstrip('/')}/{node_name}"
     content = yaml.safe_load(Path(path).read_text()) or {}
-    for key in ("/**", node_name, f"/{node_name}"):
-        section = content.get(key) or {}
-        values.update(_flatten(section.get("ros__parameters") or {}))
+    for key, section in content.items():
+        if _key_matches(str(key), fully_qualified_name):
+            values.update(_flatten((section or {}).get("ros__parameters") or {}))
     return values

@@ -33,7 +33,7 @@ from sentryfuse_ros.nodes.sim_params import PARAMS
 from sentryfuse_ros.nodes.sim_sources import make_source
 from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns
 
-SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+FAILURE = TransitionCallbackReturn.FAILURE
 SENSOR_TYPES = {"camera": Image, "imu": Imu, "audio": AudioChunk, "battery": BatteryState}
 
 
