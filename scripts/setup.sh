@@ -27,6 +27,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The benchmark fetches its sources with `apt-get download` (sentryfuse data prepare), which
+# needs package lists that know them; a fresh machine may have none yet.
+if ! apt-cache show opencv-doc asterisk-core-sounds-en-wav >/dev/null 2>&1; then
+  say "updating the Debian package lists (the benchmark's sources are Debian packages)"
+  sudo_cmd=(); [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+fi
+
 # 2. The virtual environment (the ROS 2 wheels are built for CPython 3.11).
 if [ ! -x "$venv/bin/python" ]; then
   version="$("$python_bin" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"

@@ -33,6 +33,7 @@ RESULTS_CSV = "results.csv"
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the small CI grid (1 seed, 3 ratios, 512 test examples)")
     parser.add_argument("--checkpoint", type=Path, help="SentryAttend checkpoint (default: the shipped one)")
+    parser.add_argument("--gate", type=Path, help="SentryGate trained for that checkpoint (default: the shipped gate)")
     parser.add_argument("--out", type=Path, help=f"results folder (default {FULL_OUT}, or {QUICK_OUT} with --quick)")
     extra = [name for name in FACTORIES if name not in DEFAULT_METHODS]
     parser.add_argument(
@@ -58,12 +59,19 @@ def evaluate_and_report(
     return write_report(Table(rows), spec, model_digest(model), rows[0].n_test, out_dir)
 
 
-def build_methods(names: tuple[str, ...], explicit: bool) -> dict[str, PruningMethod]:
+def build_methods(
+    names: tuple[str, ...], explicit: bool, checkpoint: Path | None = None, gate: Path | None = None
+) -> dict[str, PruningMethod]:
     """The named methods; SentryGate is left out with a note when it cannot load, unless asked for by name."""
     methods = {}
     for name in names:
         try:
-            methods[name] = build_method(name)
+            if name == SENTRYGATE:
+                from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
+
+                methods[name] = SentryGateMethod(gate_path=gate, backbone_path=checkpoint)
+            else:
+                methods[name] = build_method(name)
         except (ImportError, CheckpointError) as error:
             if explicit or name != SENTRYGATE:
                 raise
@@ -80,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     spec = QUICK_GRID if args.quick else FULL_GRID
     if args.methods:
         spec = replace(spec, methods=tuple(name.strip() for name in args.methods.split(",") if name.strip()))
-    methods = build_methods(spec.methods, explicit=bool(args.methods))
+    methods = build_methods(spec.methods, explicit=bool(args.methods), checkpoint=args.checkpoint, gate=args.gate)
     spec = replace(spec, methods=tuple(methods))
     model = load_checkpoint(args.checkpoint or shipped_checkpoint()).model
     test, calibration = load_split(spec.test_split), load_split(spec.calibration_split)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sentryfuse_ros.model.checkpoint import _sha256, checkpoint_paths, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate
@@ -26,8 +27,19 @@ def gate_plan(gate: SentryGate, model: SentryAttend, subset, ratio: float, compe
 class SentryGateMethod:
     name = "sentrygate"
 
-    def __init__(self, gate: SentryGate | None = None, gate_path: Path | None = None, compensate: bool = True):
-        self.gate = gate if gate is not None else load_gate(gate_path or shipped_gate()).gate
+    def __init__(
+        self,
+        gate: SentryGate | None = None,
+        gate_path: Path | None = None,
+        backbone_path: Path | None = None,
+        compensate: bool = True,
+    ):
+        """Use `gate`, or load the gate at `gate_path` (default: shipped) after checking that it was
+        trained for the backbone at `backbone_path` (default: shipped)."""
+        if gate is None:
+            backbone_weights = checkpoint_paths(backbone_path or shipped_checkpoint())[0]
+            gate = load_gate(gate_path or shipped_gate(), expected_backbone_sha256=_sha256(backbone_weights)).gate
+        self.gate = gate
         self.compensate = compensate
 
     def plan(
