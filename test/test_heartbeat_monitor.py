@@ -8,7 +8,7 @@ import time
 import cv2
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.srv import SetParameters
@@ -260,41 +260,88 @@ def test_qos_deadline_matches_publishers_that_offer_one_and_flags_those_that_do_
     assert r.run(3, until=lambda: not camera_alive(r))
 
 
+class InProcessMonitor:
+    """A monitor spun by the test itself, so the test decides exactly when it is stalled."""
+
+    def __init__(self, prefix: str, **params):
+        overrides = [Parameter("camera.topic", value=f"{prefix}/camera"),
+                     Parameter("state_topic", value=f"{prefix}/state")]
+        self.monitor = HeartbeatMonitor(parameter_overrides=overrides + [Parameter(k.replace("__", "."), value=v)
+                                                                         for k, v in params.items()])
+        self.peer = rclpy.create_node(prefix.strip("/") + "_peer")
+        self.executor = SingleThreadedExecutor()
+        assert autostart(self.monitor)
+        self.executor.add_node(self.monitor)
+        self.executor.add_node(self.peer)
+        self.camera = self.peer.create_publisher(Image, f"{prefix}/camera", sensor_qos("reliable"))
+        self.states, self.diagnostics = [], []
+        self.peer.create_subscription(ModalityState, f"{prefix}/state", self.states.append, latched_state_qos())
+        self.peer.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+
+    def frame(self) -> None:
+        self.camera.publish(encode.image_to_msg(IMAGE, self.peer.get_clock().now().to_msg(), "cam"))
+
+    def spin(self, seconds: float, until=None) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not (until and until()):
+            self.executor.spin_once(timeout_sec=0.01)
+        return bool(until and until())
+
+    def stream(self, seconds: float, rate_hz: float, spin: bool) -> None:
+        """Frames at rate_hz for `seconds`, spinning the monitor meanwhile or not (a stall)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.frame()
+            next_frame = time.monotonic() + 1 / rate_hz
+            if spin:
+                self.spin(max(0.0, next_frame - time.monotonic()))
+            else:
+                time.sleep(max(0.0, next_frame - time.monotonic()))
+
+    def camera_alive(self) -> bool:
+        return bool(self.states) and self.states[-1].camera_alive
+
+    def camera_value(self, key: str) -> str | None:
+        """A key/value of the newest camera DiagnosticStatus."""
+        for status in (self.diagnostics[-1].status if self.diagnostics else []):
+            if status.name == "sentryfuse: camera":
+                return next((kv.value for kv in status.values if kv.key == key), None)
+        return None
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.monitor.destroy_node()
+        self.peer.destroy_node()
+
+
 def test_a_stalled_monitor_does_not_kill_a_sensor_whose_frames_kept_arriving(node):  # node: rclpy is up
-    # In-process so the stall is exact: the monitor's executor is not spun for 0.6 s (> timeout)
-    # while frames keep coming; afterwards its watchdog and the newest frame are ready together.
-    overrides = [Parameter("camera.topic", value="/stall_test/camera"), Parameter("camera.timeout_s", value=0.2),
-                 Parameter("camera.recover_messages", value=3), Parameter("state_topic", value="/stall_test/state")]
-    monitor = HeartbeatMonitor(parameter_overrides=overrides)
-    peer = rclpy.create_node("stall_test_peer")
-    executor = SingleThreadedExecutor()
+    # The monitor is not spun for 0.6 s (> timeout) while frames keep coming; afterwards its
+    # watchdog and the newest frame are ready in the same executor cycle.
+    rig = InProcessMonitor("/stall_test", camera__timeout_s=0.2, camera__recover_messages=3)
     try:
-        assert autostart(monitor)
-        executor.add_node(monitor)
-        executor.add_node(peer)
-        camera = peer.create_publisher(Image, "/stall_test/camera", sensor_qos("reliable"))
-        states = []
-        peer.create_subscription(ModalityState, "/stall_test/state", states.append, latched_state_qos())
-
-        def stream(seconds, spin):
-            end = time.monotonic() + seconds
-            while time.monotonic() < end:
-                camera.publish(encode.image_to_msg(IMAGE, peer.get_clock().now().to_msg(), "cam"))
-                next_frame = time.monotonic() + 1 / 15
-                while spin and time.monotonic() < next_frame:
-                    executor.spin_once(timeout_sec=max(0.0, next_frame - time.monotonic()))
-                if not spin:
-                    time.sleep(max(0.0, next_frame - time.monotonic()))
-
         deadline = time.monotonic() + 20
-        while not (states and states[-1].camera_alive) and time.monotonic() < deadline:
-            stream(0.2, spin=True)
-        assert states and states[-1].camera_alive
-        alive_from = len(states) - 1
-        stream(0.6, spin=False)
-        stream(0.5, spin=True)
-        assert all(s.camera_alive for s in states[alive_from:])
+        while not rig.camera_alive() and time.monotonic() < deadline:
+            rig.stream(0.2, 15, spin=True)
+        assert rig.camera_alive()
+        alive_from = len(rig.states) - 1
+        rig.stream(0.6, 15, spin=False)
+        rig.stream(0.5, 15, spin=True)
+        assert all(s.camera_alive for s in rig.states[alive_from:])
     finally:
-        executor.shutdown()
-        monitor.destroy_node()
-        peer.destroy_node()
+        rig.close()
+
+
+def test_a_busy_monitor_ages_stamps_from_arrival_not_from_handling(node):  # node: rclpy is up
+    # A 2 Hz camera: a frame that arrives while the monitor is busy for 0.6 s is handled with its
+    # stamp 0.6 s old, past the 0.3 s limit; it was fresh when it arrived, so it is valid.
+    rig = InProcessMonitor("/age_test", camera__expected_rate_hz=2.0, camera__timeout_s=2.0,
+                           camera__recover_messages=1, stamp__max_age_s=0.3, diagnostics_hz=10.0)
+    try:
+        rig.frame()
+        assert rig.spin(20, until=rig.camera_alive)
+        rig.frame()
+        time.sleep(0.6)
+        assert rig.spin(3, until=lambda: rig.camera_value("valid_messages") == "2"), rig.camera_value("last_invalid_reason")
+        assert rig.camera_value("invalid_messages") == "0"
+    finally:
+        rig.close()

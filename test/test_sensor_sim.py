@@ -142,9 +142,10 @@ def test_a_bad_fault_schedule_fails_configuration_with_the_reason(processes, tmp
 
 
 def test_the_monitor_follows_the_simulated_faults(processes, node, tmp_path):
-    # The sim is activated once the monitor is up; 4 s later the camera goes for 2 s and the
-    # battery drains to critical.
+    # The sim is activated once the monitor is up; 5 bad frames among the good ones from 2 s
+    # (counted, not fatal), then from 4 s the camera goes for 2 s and the battery drains to critical.
     schedule = _write_schedule(tmp_path, [
+        {"fault": "malformed", "sensor": "camera", "at": 2.0, "kind": "step_mismatch", "count": 5},
         {"fault": "drop", "sensor": "camera", "at": 4.0, "duration": 2.0},
         {"fault": "battery_drain", "at": 4.0, "duration": 2.0, "to": 0.05},
     ])
@@ -161,6 +162,9 @@ def test_the_monitor_follows_the_simulated_faults(processes, node, tmp_path):
         assert rig.run(15, until=camera_down), processes.log(sim)
         assert rig.run(8, until=lambda: rig.state.camera_alive), "camera never came back"
         assert rig.run(5, until=lambda: rig.state.power_level_name == "critical")
+        camera = [s.camera_alive for _, s in rig.states]
+        assert sum(a and not b for a, b in zip(camera, camera[1:])) == 1  # only the scheduled drop
+        assert rig.run(3, until=lambda: rig.status_values("camera").get("invalid_messages") == "5")
         assert monitor.poll() is None and sim.poll() is None
     finally:
         rig.close()

@@ -38,6 +38,8 @@ from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
 from sentryfuse_ros.nodes.stamps import StampCheck
 
 FAILURE = TransitionCallbackReturn.FAILURE
+# A reception time further back than this is a system clock step, not a wait.
+MAX_WAIT_NS = 5_000_000_000
 
 
 class HeartbeatMonitor(SentryLifecycleNode):
@@ -181,10 +183,16 @@ class HeartbeatMonitor(SentryLifecycleNode):
         self._config = None
 
     # --- callbacks -------------------------------------------------------------------------
-    def _on_sensor_message(self, sensor: str, read, msg) -> None:
-        now = time.monotonic()
+    def _arrival(self, info) -> tuple[float, int]:
+        """When a message reached this process, on time.monotonic() and in ROS-clock ns. Handling can
+        come later (this process busy); that delay must neither age the stamp nor shift liveness."""
+        waited_ns = min(max(0, time.time_ns() - info["received_timestamp"]), MAX_WAIT_NS)
+        return time.monotonic() - waited_ns * 1e-9, self.get_clock().now().nanoseconds - waited_ns
+
+    def _on_sensor_message(self, sensor: str, read, msg, info) -> None:
+        now, now_ros_ns = self._arrival(info)
         stamps = self._stamp_checks[sensor]
-        problem = stamps.problem(msg.header.stamp, self.get_clock().now().nanoseconds)
+        problem = stamps.problem(msg.header.stamp, now_ros_ns)
         if problem is None:
             try:
                 read(msg)
@@ -224,9 +232,9 @@ class HeartbeatMonitor(SentryLifecycleNode):
         self._qos_problems[sensor] = f"a publisher has incompatible QoS (policy {info.last_policy_kind.name})"
         self.get_logger().warning(f"{sensor}: {self._qos_problems[sensor]}")
 
-    def _on_battery(self, msg: BatteryState) -> None:
+    def _on_battery(self, msg: BatteryState, info) -> None:
         reading = self._battery.on_message(
-            time.monotonic(), msg.percentage, msg.charge, msg.capacity, msg.power_supply_status
+            self._arrival(info)[0], msg.percentage, msg.charge, msg.capacity, msg.power_supply_status
         )
         self._frame_ids["battery"] = msg.header.frame_id
         if reading.warning:

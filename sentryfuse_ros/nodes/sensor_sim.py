@@ -44,6 +44,7 @@ class SensorSim(SentryLifecycleNode):
         self._values: dict | None = None
         self._pubs: dict = {}
         self._replay_timers: list = []
+        self._one_shots: set = set()  # delayed malformed messages
 
     # --- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -116,18 +117,21 @@ class SensorSim(SentryLifecycleNode):
     def _start_timers(self) -> None:
         v = self._values
         scale = v["rate_scale"]
-        periods = {
-            self._on_camera: 1.0 / v["camera.rate_hz"],
-            self._on_imu: 1.0 / v["imu.rate_hz"],
-            self._on_audio: v["audio.chunk_s"],
-            self._on_battery: 1.0 / v["battery.rate_hz"],
+        self._periods = {
+            "camera": 1.0 / v["camera.rate_hz"] / scale,
+            "imu": 1.0 / v["imu.rate_hz"] / scale,
+            "audio": v["audio.chunk_s"] / scale,
+            "battery": 1.0 / v["battery.rate_hz"] / scale,
         }
-        self._replay_timers = [self.create_timer(p / scale, cb, clock=self._steady) for cb, p in periods.items()]
+        callbacks = {"camera": self._on_camera, "imu": self._on_imu, "audio": self._on_audio,
+                     "battery": self._on_battery}
+        self._replay_timers = [self.create_timer(self._periods[s], callbacks[s], clock=self._steady)
+                               for s in callbacks]
 
     def _stop_timers(self) -> None:
-        for timer in self._replay_timers:
+        for timer in (*self._replay_timers, *self._one_shots):
             self.destroy_timer(timer)
-        self._replay_timers = []
+        self._replay_timers, self._one_shots = [], set()
 
     def _release(self) -> None:
         for publisher in self._pubs.values():
@@ -168,7 +172,19 @@ class SensorSim(SentryLifecycleNode):
         self._pubs[sensor].publish(msg)
         kind = self._injector.take(sensor, t)
         if kind:
-            self._pubs[sensor].publish(malformed(sensor, kind, msg))
+            # Half a period later: right behind the good message it would displace it from a
+            # depth-1 subscriber queue, and the sensor would look dead instead of noisy.
+            bad = malformed(sensor, kind, msg)
+            self._later(self._periods[sensor] / 2, lambda: self._pubs[sensor].publish(bad))
+
+    def _later(self, delay_s: float, action) -> None:
+        def fire():
+            self.destroy_timer(timer)
+            self._one_shots.discard(timer)
+            action()
+
+        timer = self.create_timer(delay_s, fire, clock=self._steady)
+        self._one_shots.add(timer)
 
     def _on_camera(self) -> None:
         t = self._elapsed()
