@@ -50,6 +50,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=PLAN_METHODS, default="sentrygate", help="whose plans to slice (default sentrygate)"
     )
+    parser.add_argument("--gate", type=Path, help="SentryGate trained for that checkpoint (default: the shipped gate)")
     parser.add_argument("--ratios", default=",".join(map(str, RATIOS)), help="comma-separated prune ratios")
     parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts to time at")
     parser.add_argument(
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
     thread_counts = [int(t) for t in args.threads.split(",") if t.strip()]
     backbone = load_checkpoint(args.checkpoint or shipped_checkpoint()).model
-    method = build_method(args.method)
+    method = build_method(args.method, backbone=args.checkpoint, gate=args.gate)
     dense, dense_weights = dense_twin(backbone)
     peaks = {threads: matmul_peak_flops(threads, args.matmul_size) for threads in thread_counts}
     configurations = [("dense-mha", "dense_mha", None, dense), ("sentryattend", "sentryattend", None, backbone)]

@@ -24,7 +24,7 @@ from sentryfuse_ros.evaluation.summary import Headline, Table
 from sentryfuse_ros.model.checkpoint import CheckpointError, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.pruning.method import Calibration, PruningMethod
-from sentryfuse_ros.pruning.registry import DEFAULT_METHODS, FACTORIES, SENTRYGATE, build_method
+from sentryfuse_ros.pruning.registry import DEFAULT_METHODS, METHOD_NAMES, SENTRYGATE, build_method
 
 QUICK_OUT, FULL_OUT = Path("results/eval-quick"), Path("results/eval")
 RESULTS_CSV = "results.csv"
@@ -35,7 +35,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="SentryAttend checkpoint (default: the shipped one)")
     parser.add_argument("--gate", type=Path, help="SentryGate trained for that checkpoint (default: the shipped gate)")
     parser.add_argument("--out", type=Path, help=f"results folder (default {FULL_OUT}, or {QUICK_OUT} with --quick)")
-    extra = [name for name in FACTORIES if name not in DEFAULT_METHODS]
+    extra = [name for name in METHOD_NAMES if name not in DEFAULT_METHODS]
     parser.add_argument(
         "--methods", help=f"comma-separated methods (default {','.join(DEFAULT_METHODS)}; also {','.join(extra)})"
     )
@@ -66,12 +66,7 @@ def build_methods(
     methods = {}
     for name in names:
         try:
-            if name == SENTRYGATE:
-                from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
-
-                methods[name] = SentryGateMethod(gate_path=gate, backbone_path=checkpoint)
-            else:
-                methods[name] = build_method(name)
+            methods[name] = build_method(name, backbone=checkpoint, gate=gate)
         except (ImportError, CheckpointError) as error:
             if explicit or name != SENTRYGATE:
                 raise

@@ -8,6 +8,7 @@ imported only when asked for, so everything else works without its module or gat
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from sentryfuse_ros.pruning.baselines.flap import Flap
 from sentryfuse_ros.pruning.baselines.kwon import KwonFisher
@@ -24,12 +25,6 @@ DEFAULT_METHODS = (*BASELINES, ORACLE, SENTRYGATE)
 ABLATIONS = ("kwon-no-tuning", "kwon+rearrange", "flap-no-compensation")
 
 
-def _sentrygate() -> PruningMethod:
-    from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
-
-    return SentryGateMethod()
-
-
 FACTORIES: dict[str, Callable[[], PruningMethod]] = {
     "random": RandomPruning,
     "magnitude": MagnitudePruning,
@@ -37,14 +32,22 @@ FACTORIES: dict[str, Callable[[], PruningMethod]] = {
     "kwon": lambda: KwonFisher("kwon"),
     "flap": lambda: Flap("flap"),
     ORACLE: SubsetTaylorOracle,
-    SENTRYGATE: _sentrygate,
     "kwon-no-tuning": lambda: KwonFisher("kwon-no-tuning", tune=False),
     "kwon+rearrange": lambda: KwonFisher("kwon+rearrange", rearrange_masks=True),
     "flap-no-compensation": lambda: Flap("flap-no-compensation", compensate=False),
 }
 
 
-def build_method(name: str) -> PruningMethod:
+METHOD_NAMES = (*FACTORIES, SENTRYGATE)
+
+
+def build_method(name: str, backbone: Path | None = None, gate: Path | None = None) -> PruningMethod:
+    """The method called `name`. SentryGate loads `gate` (default: the shipped gate) after checking
+    it was trained for the checkpoint at `backbone` (default: the shipped one)."""
+    if name == SENTRYGATE:
+        from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
+
+        return SentryGateMethod(gate_path=gate, backbone_path=backbone)
     if name not in FACTORIES:
-        raise ValueError(f"unknown pruning method {name!r}; choose from {', '.join(FACTORIES)}")
+        raise ValueError(f"unknown pruning method {name!r}; choose from {', '.join(METHOD_NAMES)}")
     return FACTORIES[name]()
