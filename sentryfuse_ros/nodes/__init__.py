@@ -14,6 +14,9 @@ Shared ROS helpers (what a new node reuses):
   decode        Image / CompressedImage / Imu / AudioChunk -> numpy, validated (data.preprocess)
   encode        numpy -> Image / Imu / AudioChunk / BatteryState
   diagnostics   DiagnosticStatus builders for sensors and the battery
+
+Per node: monitor_params / sim_params (each node's ParamSpecs and config), sim_sources (test
+split or synthetic samples) and malformed (broken messages for fault injection).
 """
 
 import os
