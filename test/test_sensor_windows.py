@@ -71,3 +71,26 @@ def test_imu_rate_is_measured_from_stamps():
     samples, rate = windows._imu_window()
     assert rate == pytest.approx(200.0, rel=0.01)
     assert samples.shape == (400, 6)
+
+
+def test_an_imu_gap_restarts_the_window_instead_of_resampling_across_it():
+    windows = SensorWindows()
+    for i in range(150):  # 1.5 s at 100 Hz, then a 1.2 s dropout, then 0.3 s more
+        windows.add_imu(T0 + i * NS_PER_S // 100, "imu", np.zeros(6, np.float32))
+    for i in range(30):
+        windows.add_imu(T0 + (270 + i) * NS_PER_S // 100, "imu", np.zeros(6, np.float32))
+    snapshot = windows.snapshot(("imu",), 0.5)
+    assert snapshot.inputs == {} and "since the last gap" in snapshot.skipped["imu"]
+    for i in range(100):  # once a contiguous second has arrived, the window is usable again
+        windows.add_imu(T0 + (300 + i) * NS_PER_S // 100, "imu", np.zeros(6, np.float32))
+    samples, rate = windows._imu_window()
+    assert rate == pytest.approx(100.0, rel=0.01) and len(samples) == 130
+
+
+def test_input_the_preprocessing_rejects_is_skipped_with_its_reason():
+    windows = SensorWindows()
+    _fill(windows)
+    windows.add_image(T0 + 2 * NS_PER_S, "cam", np.full((28, 28), np.nan, np.float32))
+    snapshot = windows.snapshot(("camera", "imu", "audio"), max_skew_s=0.5)
+    assert set(snapshot.inputs) == {"imu", "audio"}
+    assert "camera" in snapshot.skipped

@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from sentryfuse_ros.data.preprocess import audio_tensor, image_tensor, imu_tensor
+from sentryfuse_ros.data.preprocess import InvalidInput, audio_tensor, image_tensor, imu_tensor
 from sentryfuse_ros.data.spec import INPUT_SPEC, InputSpec
 from sentryfuse_ros.modalities import MODALITIES
 
 NS_PER_S = 1_000_000_000
 IMU_BUFFER_FACTOR = 4  # samples kept = 4 x the model's window, so a 400 Hz IMU still fills it
+# A pause longer than this many median sample intervals (and at least IMU_MIN_GAP_S) splits the
+# IMU stream: the model's window must be one contiguous recording, never resampled across a dropout.
+IMU_GAP_INTERVALS = 5.0
+IMU_MIN_GAP_S = 0.05
 
 
 @dataclass
@@ -75,20 +79,31 @@ class SensorWindows:
         if self.newest_stamp_ns(modality) is None:
             return "no data yet"
         if modality == "imu":
-            covered_s = (self._imu[-1][0] - self._imu[0][0]) / NS_PER_S
-            if len(self._imu) < 2 or covered_s < self.min_fill * self.spec.imu_window_s:
-                return f"IMU window {covered_s:.2f} s < {self.min_fill * self.spec.imu_window_s:.2f} s"
+            stamps = [stamp for stamp, _ in self._imu_window_samples()]
+            covered_s = (stamps[-1] - stamps[0]) / NS_PER_S
+            if len(stamps) < 2 or covered_s < self.min_fill * self.spec.imu_window_s:
+                return f"IMU window {covered_s:.2f} s < {self.min_fill * self.spec.imu_window_s:.2f} s since the last gap"
         if modality == "audio":
             covered_s = self._audio.size / self._audio_rate
             if covered_s < self.min_fill * self.spec.audio_window_s:
                 return f"audio window {covered_s:.2f} s < {self.min_fill * self.spec.audio_window_s:.2f} s"
         return None
 
-    def _imu_window(self) -> tuple[np.ndarray, float]:
-        """Samples of the newest IMU window and their rate measured from the stamps."""
+    def _imu_window_samples(self) -> list[tuple[int, np.ndarray]]:
+        """(stamp, sample) of the newest window, cut at the last gap in the stream."""
         newest = self._imu[-1][0]
         start = newest - int(self.spec.imu_window_s * NS_PER_S)
         stamped = [(stamp, sample) for stamp, sample in self._imu if stamp > start]
+        if len(stamped) < 3:
+            return stamped
+        intervals = np.diff([stamp for stamp, _ in stamped])
+        gap_ns = max(IMU_GAP_INTERVALS * float(np.median(intervals)), IMU_MIN_GAP_S * NS_PER_S)
+        gaps = np.nonzero(intervals > gap_ns)[0]
+        return stamped[gaps[-1] + 1 :] if gaps.size else stamped
+
+    def _imu_window(self) -> tuple[np.ndarray, float]:
+        """Samples of the newest contiguous IMU window and their rate measured from the stamps."""
+        stamped = self._imu_window_samples()
         span_s = (stamped[-1][0] - stamped[0][0]) / NS_PER_S
         rate_hz = (len(stamped) - 1) / span_s if span_s > 0 and len(stamped) > 1 else self.spec.imu_rate_hz
         return np.stack([sample for _, sample in stamped]), rate_hz
@@ -124,5 +139,13 @@ class SensorWindows:
                 skipped[name] = f"{lag_s:.2f} s behind {newest} (tolerance {max_skew_s:.2f} s)"
             else:
                 used.append(name)
-        inputs = {name: self._tensor(name).unsqueeze(0) for name in used}
-        return Snapshot(inputs, newest_ns, self._frame(newest), skipped)
+        inputs = {}
+        for name in used:
+            try:
+                inputs[name] = self._tensor(name).unsqueeze(0)
+            except InvalidInput as error:  # e.g. a window the preprocessing cannot use
+                skipped[name] = str(error)
+        if not inputs:
+            return Snapshot({}, 0, "", skipped)
+        newest = max(inputs, key=self.newest_stamp_ns)
+        return Snapshot(inputs, self.newest_stamp_ns(newest), self._frame(newest), skipped)
