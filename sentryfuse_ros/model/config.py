@@ -42,15 +42,17 @@ class SentryAttendConfig:
     attention: str = "sparse_gqa"
     d_model: int = 64
     n_layers: int = 4
-    n_heads: int = 4
+    n_heads: int = 8
     n_kv_groups: int = 2
-    head_dim: int = 16
+    head_dim: int = 8
     ffn_dim: int = 128
     # Patch sizes: camera (rows, cols) of the image, IMU samples per token,
-    # audio (mel bins, frames) of the log-mel spectrogram.
+    # audio (mel bins, frames) of the log-mel spectrogram: full-band slices of 4 frames.
     camera_patch: tuple[int, int] = (7, 7)
-    imu_patch: int = 10
-    audio_patch: tuple[int, int] = (10, 10)
+    imu_patch: int = 20
+    audio_patch: tuple[int, int] = (40, 4)
+    # Hidden width of the MLP that turns a whole modality signal into its summary token.
+    summary_hidden: int = 128
     dropout: float = 0.1
     n_classes: int = len(CLASS_NAMES)
     # Explicit per-layer shapes (pruned models); None means n_layers uniform layers.

@@ -2,10 +2,12 @@
 
 `model(inputs)` takes a dict holding any non-empty subset of camera / imu / audio tensors and
 returns class logits (B, n_classes). A missing modality contributes no tokens at all: its
-tokenizer does not run and its summary token is left out, so the sequence is shorter.
+tokenizer does not run and it has no summary token, so the sequence is shorter.
 
 Sequence: [CLS, one summary token per live modality, patch tokens of each live modality].
-The classifier reads the final CLS token.
+CLS and the summary tokens are the global tokens of the sparse pattern (attention.py). The
+classifier reads the mean of the final global tokens: each summary token gives its modality a
+direct path to the output, and the mean does not depend on how many modalities are alive.
 
 For structured pruning every layer exposes `blocks[i].attn.head_mask` (H,), `blocks[i].ffn.ffn_mask`
 (F,) and the identity hook points `blocks[i].attn.head_output` (B, H, T, head_dim) and
@@ -33,7 +35,6 @@ class SentryAttend(nn.Module):
         d_model = config.d_model
         self.tokenizers = build_tokenizers(config)
         self.cls_token = nn.Parameter(torch.zeros(d_model))
-        self.summary_tokens = nn.Parameter(torch.zeros(len(MODALITIES), d_model))
         sparse = config.attention == "sparse_gqa"
         self.blocks = nn.ModuleList(
             EncoderBlock(d_model, config.head_dim, shape, sparse, config.dropout) for shape in config.layer_shapes()
@@ -41,25 +42,23 @@ class SentryAttend(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.classifier = nn.Linear(d_model, config.n_classes)
         self.apply(_init_weights)
-        for parameter in (self.cls_token, self.summary_tokens):
-            nn.init.trunc_normal_(parameter, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
         for tokenizer in self.tokenizers.values():
-            nn.init.trunc_normal_(tokenizer.position_embedding, std=0.02)
-            nn.init.trunc_normal_(tokenizer.modality_embedding, std=0.02)
+            for embedding in (tokenizer.position_embedding, tokenizer.modality_embedding, tokenizer.summary_embedding):
+                nn.init.trunc_normal_(embedding, std=0.02)
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
         live = live_modalities(inputs)
-        patch_tokens = [self.tokenizers[name](inputs[name]) for name in live]
-        batch = patch_tokens[0].shape[0]
-        if any(tokens.shape[0] != batch for tokens in patch_tokens):
-            raise ValueError(f"batch sizes differ between modalities: { {n: inputs[n].shape[0] for n in live} }")
-        summaries = self.summary_tokens[[MODALITIES.index(name) for name in live]]
-        global_tokens = torch.cat([self.cls_token[None], summaries]).expand(batch, -1, -1)
-        layout = TokenLayout.from_counts(global_tokens.shape[1], [tokens.shape[1] for tokens in patch_tokens])
-        x = torch.cat([global_tokens, *patch_tokens], dim=1)
+        batch_sizes = {name: inputs[name].shape[0] for name in live}
+        if len(set(batch_sizes.values())) > 1:
+            raise ValueError(f"batch sizes differ between modalities: {batch_sizes}")
+        summaries, patch_tokens = zip(*(self.tokenizers[name](inputs[name]) for name in live))
+        cls = self.cls_token.expand(batch_sizes[live[0]], 1, -1)
+        layout = TokenLayout.from_counts(1 + len(live), [tokens.shape[1] for tokens in patch_tokens])
+        x = torch.cat([cls, *summaries, *patch_tokens], dim=1)
         for block in self.blocks:
             x = block(x, layout)
-        return self.classifier(self.norm(x[:, 0]))
+        return self.classifier(self.norm(x[:, : layout.n_global]).mean(dim=1))
 
     def set_masks(self, head_masks: Sequence[Tensor | None], ffn_masks: Sequence[Tensor | None]) -> None:
         """Set every layer's head and FFN-channel masks (1 keeps, 0 prunes; None leaves a layer as is)."""
