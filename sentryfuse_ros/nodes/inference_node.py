@@ -64,7 +64,7 @@ class InferenceNode(SentryLifecycleNode):
         self._cache: PlanCache | None = None
         self._values: dict = {}
         self._subscriptions_by_topic: dict[str, object] = {}
-        self._timers: list = []
+        self._own_timers: list = []
         self._tick_trigger = None  # guard condition the sensor callbacks trigger
         self._next_tick_due = 0.0  # monotonic time before which new data does not trigger a tick
         self._prediction_pub = self._diag_pub = None
@@ -108,7 +108,7 @@ class InferenceNode(SentryLifecycleNode):
         if values["prediction_topic"] != previous.get("prediction_topic"):
             self.destroy_lifecycle_publisher(self._prediction_pub)
             self._prediction_pub = self.create_lifecycle_publisher(Prediction, values["prediction_topic"], 10)
-            if self._timers:
+            if self._own_timers:
                 self._prediction_pub.on_activate(None)
         self.get_logger().info(f"parameters applied: prune_ratio={values['prune_ratio']:g} rate_hz={values['rate_hz']:g}")
 
@@ -192,12 +192,12 @@ class InferenceNode(SentryLifecycleNode):
 
     def _start_timers(self) -> None:
         self._tick_trigger = self.create_guard_condition(self._on_tick, callback_group=self._tick_group)
-        self._timers = [self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics)]
+        self._own_timers = [self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics)]
 
     def _stop_timers(self) -> None:
-        for timer in self._timers:
+        for timer in self._own_timers:
             self.destroy_timer(timer)
-        self._timers = []
+        self._own_timers = []
         if self._tick_trigger is not None:
             self.destroy_guard_condition(self._tick_trigger)
             self._tick_trigger = None
