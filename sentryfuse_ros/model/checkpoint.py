@@ -54,26 +54,26 @@ def shipped_checkpoint(name: str = "sentryattend") -> Path:
     return SHIPPED_WEIGHTS_DIR / f"{name}.safetensors"
 
 
-def save_checkpoint(model: SentryAttend, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Write the model's weights and config; returns the weights path."""
+def write_checkpoint_files(path: str | os.PathLike, tensors: dict, document: dict, metadata: dict | None = None) -> Path:
+    """Write `tensors` as safetensors and `document` (plus the weights' SHA-256) as JSON; returns
+    the weights path. Write-then-rename, so a crash never leaves a half-written checkpoint under
+    the real name."""
     weights_path, config_path = checkpoint_paths(path)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    # Write-then-rename, so a crash never leaves a half-written checkpoint under the real name.
     partial_weights = weights_path.with_name(weights_path.name + ".partial")
-    save_file(tensors, str(partial_weights), metadata={"format": FORMAT})
-    document = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "config": model.config.to_dict(),
-        "weights_sha256": _sha256(partial_weights),
-        "meta": meta or {},
-    }
+    save_file({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, str(partial_weights), metadata=metadata)
+    document = {**document, "weights_sha256": _sha256(partial_weights)}
     partial_config = config_path.with_name(config_path.name + ".partial")
     partial_config.write_text(json.dumps(document, indent=2) + "\n")
     os.replace(partial_weights, weights_path)
     os.replace(partial_config, config_path)
     return weights_path
+
+
+def save_checkpoint(model: SentryAttend, path: str | os.PathLike, meta: dict | None = None) -> Path:
+    """Write the model's weights and config; returns the weights path."""
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION, "config": model.config.to_dict(), "meta": meta or {}}
+    return write_checkpoint_files(path, model.state_dict(), document, metadata={"format": FORMAT})
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:

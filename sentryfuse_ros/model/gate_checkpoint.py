@@ -8,12 +8,11 @@ different backbone fails instead of pruning the wrong structures.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from sentryfuse_ros.model.checkpoint import (
     SHIPPED_WEIGHTS_DIR,
@@ -21,6 +20,7 @@ from sentryfuse_ros.model.checkpoint import (
     _check_tensors_match,
     _sha256,
     checkpoint_paths,
+    write_checkpoint_files,
 )
 from sentryfuse_ros.model.sentry_gate import SentryGate, SentryGateConfig
 
@@ -40,23 +40,14 @@ def shipped_gate(name: str = "sentrygate") -> Path:
 
 
 def save_gate(gate: SentryGate, path, backbone_sha256: str, report: dict | None = None) -> Path:
-    weights_path, config_path = checkpoint_paths(path)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = weights_path.with_name(weights_path.name + ".partial")
-    save_file({k: v.detach().contiguous() for k, v in gate.state_dict().items()}, str(partial))
     document = {
         "format": GATE_FORMAT,
         "format_version": GATE_FORMAT_VERSION,
         "config": gate.config.to_dict(),
-        "weights_sha256": _sha256(partial),
         "backbone_sha256": backbone_sha256,
         "report": report or {},
     }
-    partial_config = config_path.with_name(config_path.name + ".partial")
-    partial_config.write_text(json.dumps(document, indent=2) + "\n")
-    os.replace(partial, weights_path)
-    os.replace(partial_config, config_path)
-    return weights_path
+    return write_checkpoint_files(path, gate.state_dict(), document)
 
 
 def load_gate(path, expected_backbone_sha256: str | None = None) -> GateCheckpoint:

@@ -12,10 +12,9 @@ the per-subset oracle) cannot do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from sentryfuse_ros.model.sentry_attend import SentryAttend
@@ -48,43 +47,3 @@ def iterative_taylor_targets(
             # The next target is measured in the state this saliency prunes to.
             current = masked_model(model, plan_from_scores(heads, channels, budgets[index + 1]))
     return targets
-
-
-@torch.no_grad()
-def activation_means(
-    model: SentryAttend, batches: Iterable[tuple[Mapping[str, Tensor], Tensor]]
-) -> tuple[list[Tensor], list[Tensor]]:
-    """Mean over examples and tokens of every head output (H, head_dim) and FFN channel (F,)."""
-    head_sums = [0.0 for _ in model.blocks]
-    channel_sums = [0.0 for _ in model.blocks]
-    counts = [0 for _ in model.blocks]
-    handles = []
-
-    def on_heads(layer):
-        def hook(_module, _inputs, output):  # (B, H, T, head_dim)
-            head_sums[layer] = head_sums[layer] + output.sum(dim=(0, 2))
-            counts[layer] += output.shape[0] * output.shape[2]
-
-        return hook
-
-    def on_channels(layer):
-        def hook(_module, _inputs, output):  # (B, T, F)
-            channel_sums[layer] = channel_sums[layer] + output.sum(dim=(0, 1))
-
-        return hook
-
-    for layer, block in enumerate(model.blocks):
-        handles.append(block.attn.head_output.register_forward_hook(on_heads(layer)))
-        handles.append(block.ffn.hidden.register_forward_hook(on_channels(layer)))
-    was_training = model.training
-    model.eval()
-    try:
-        for inputs, _labels in batches:
-            model(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    if not counts[0]:
-        raise ValueError("no batches given: activation means need calibration data")
-    return [s / n for s, n in zip(head_sums, counts)], [s / n for s, n in zip(channel_sums, counts)]

@@ -21,7 +21,8 @@ from tqdm import tqdm
 from sentryfuse_ros.modalities import MODALITY_SUBSETS, subset_name
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate, SentryGateConfig, alive_vector
-from sentryfuse_ros.pruning.gate_targets import SaliencyTarget, activation_means, budget_grid, iterative_taylor_targets
+from sentryfuse_ros.pruning.baselines.activation_stats import activation_stats
+from sentryfuse_ros.pruning.gate_targets import SaliencyTarget, budget_grid, iterative_taylor_targets
 from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.plan import normalize_per_layer, plan_from_scores
 from sentryfuse_ros.pruning.saliency import mask_gradients
@@ -145,9 +146,9 @@ def train_gate(
     gate = SentryGate(gate_config_for(model, config.hidden))
     with torch.no_grad():
         for row, subset in enumerate(MODALITY_SUBSETS):
-            head_means, channel_means = activation_means(model, calibration.batches(subset))
-            gate.head_output_means[row] = torch.cat([m.reshape(-1) for m in head_means])
-            gate.channel_means[row] = torch.cat(channel_means)
+            stats = activation_stats(model, calibration.batches(subset))
+            gate.head_output_means[row] = torch.cat([m.reshape(-1) for m in stats.head_mean])
+            gate.channel_means[row] = torch.cat(stats.channel_mean)
     history = fit_gate(gate, targets, config)
     report = {
         "config": asdict(config),
