@@ -182,7 +182,7 @@ def test_malformed_messages_are_counted_reported_and_survived(processes, rig):
     r.run(len(BAD) * 0.15 + 0.5, {"camera": 15}, on_tick=send_bad)
     expected = {s: sum(1 for sensor, _ in BAD if sensor == s) for s in ("camera", "imu", "audio")}
     counted = lambda: all(r.status_values(s).get("invalid_messages") == str(n) for s, n in expected.items())  # noqa: E731
-    assert r.run(5, {"camera": 15}, until=counted), {s: r.status_values(s) for s in expected}
+    assert r.run(15, {"camera": 15}, until=counted), {s: r.status_values(s) for s in expected}
     assert monitor.poll() is None
     assert camera_alive(r), "valid frames between the bad ones must keep the camera alive"
     camera = r.status("camera")
