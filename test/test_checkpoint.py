@@ -12,8 +12,10 @@ from sentryfuse_ros.model import (
     SentryAttendConfig,
     load_checkpoint,
     save_checkpoint,
+    shipped_checkpoint,
 )
 from sentryfuse_ros.model.checkpoint import checkpoint_paths
+from sentryfuse_ros.training.config import variant_config
 
 TINY = SentryAttendConfig(d_model=16, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=4, ffn_dim=24, dropout=0.0)
 INPUTS = {"camera": torch.randn(2, 1, 28, 28), "imu": torch.randn(2, 6, 200), "audio": torch.randn(2, 40, 101)}
@@ -139,3 +141,16 @@ def test_damaged_tensor_bytes_caught_by_digest(saved):
     data[-5] ^= 0xFF
     weights.write_bytes(bytes(data))
     _expect_error(weights, "SHA-256 differs", weights)
+
+
+@pytest.mark.parametrize("name", ["sentryattend", "dense", "no_dropout"])
+def test_shipped_checkpoints_load_fit_the_size_budget_and_match_their_recipe(name):
+    weights = shipped_checkpoint(name)
+    assert weights.stat().st_size <= 10 * 1024 * 1024
+    loaded = load_checkpoint(weights)
+    assert loaded.meta["variant"] == name
+    # `sentryfuse train --variant <name>` with defaults is the recipe that produced the file
+    # (the thread count is how fast it ran, not what it learned).
+    recipe = json.loads(json.dumps(variant_config(name).to_dict()))
+    assert {**loaded.meta["train_config"], "threads": None} == {**recipe, "threads": None}
+    assert loaded.model(INPUTS).shape == (2, 10)
