@@ -143,8 +143,7 @@ def test_damaged_tensor_bytes_caught_by_digest(saved):
     _expect_error(weights, "SHA-256 differs", weights)
 
 
-# The dense twin and the no-dropout model join this list once they are trained and shipped.
-@pytest.mark.parametrize("name", ["sentryattend"])
+@pytest.mark.parametrize("name", ["sentryattend", "dense", "no_dropout"])
 def test_shipped_checkpoints_load_fit_the_size_budget_and_match_their_recipe(name):
     weights = shipped_checkpoint(name)
     assert weights.stat().st_size <= 10 * 1024 * 1024
