@@ -235,8 +235,9 @@ class InferenceNode(SentryLifecycleNode):
             return
         checks.accept(msg.header.stamp)
         now = self._last_valid[name] = time.monotonic()
+        # Triggers until the tick actually runs: an executor may drop a trigger that arrives while
+        # the tick's group is busy, and the next message must then wake it instead.
         if now >= self._next_tick_due and self._tick_trigger is not None:
-            self._next_tick_due = now + 1.0 / self._values["rate_hz"]
             self._tick_trigger.trigger()
 
     def _on_state(self, msg: ModalityState) -> None:
@@ -262,7 +263,11 @@ class InferenceNode(SentryLifecycleNode):
 
     def _on_tick(self) -> None:
         started = time.perf_counter()
-        live, power_level, source = self.situation(time.monotonic())
+        now = time.monotonic()
+        if now < self._next_tick_due:  # a trigger left over from before the previous tick
+            return
+        self._next_tick_due = now + 1.0 / self._values["rate_hz"]
+        live, power_level, source = self.situation(now)
         if not live:
             self.get_logger().warning(f"no live modality ({source}); not predicting", throttle_duration_sec=5.0)
             return
