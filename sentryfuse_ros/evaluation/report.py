@@ -96,7 +96,7 @@ def plot_accuracy(table: Table, path: Path) -> None:
     subsets, ratios = table.subsets(), table.ratios()
     columns = 4
     rows = -(-len(subsets) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False, sharey=True)
+    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), squeeze=False)
     for axis, subset in zip(axes.flat, subsets):
         for method in table.methods:
             values = [table.mean(method, [subset], r) for r in ratios]

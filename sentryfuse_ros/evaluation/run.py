@@ -123,7 +123,7 @@ def evaluate_grid(
             if seed not in calibrations:
                 calibrations[seed] = calibration_pool.sample(spec.calibration_examples, seed)
             calibration = calibrations[seed]
-            if getattr(method, "subset_aware", True):
+            if method.subset_aware:
                 for subset in missing:
                     plan = method.plan(model, subset, ratio, calibration, seed)
                     record(key(name, subset, ratio, seed), evaluator.pruned(plan, [subset])[subset])

@@ -42,6 +42,9 @@ class Calibration:
 
 class PruningMethod(Protocol):
     name: str
+    # False: the plan ignores `subset` (a static plan), so an evaluation builds it once per
+    # (ratio, seed) and reuses it for every modality subset.
+    subset_aware: bool
 
     def plan(
         self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int

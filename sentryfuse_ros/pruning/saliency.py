@@ -66,8 +66,10 @@ def mask_gradients(
     try:
         for inputs, labels in batches:
             model.zero_grad(set_to_none=True)
-            # Sum, not mean: per-example gradients must not depend on the batch size.
-            F.cross_entropy(model(inputs), labels, reduction="sum").backward()
+            # enable_grad: callers may run under no_grad/inference_mode, which would leave no graph.
+            with torch.enable_grad():
+                # Sum, not mean: per-example gradients must not depend on the batch size.
+                F.cross_entropy(model(inputs), labels, reduction="sum").backward()
     finally:
         for handle in handles:
             handle.remove()

@@ -26,6 +26,7 @@ def gate_plan(gate: SentryGate, model: SentryAttend, subset, ratio: float, compe
 
 class SentryGateMethod:
     name = "sentrygate"
+    subset_aware = True
 
     def __init__(
         self,
