@@ -2,8 +2,9 @@
 
 Every `sample_period_s` the next sample is replayed: its image repeated at camera.rate_hz, its
 IMU trajectory row by row at imu.rate_hz, its audio in audio.chunk_s chunks; the battery follows
-battery.initial and the fault schedule. Each sample's label goes out on ground_truth_topic as a
-std_msgs/Header (stamp = the first stamp of the sample's messages, frame_id = class name, e.g.
+battery.initial and the fault schedule. IMU rows and audio samples follow the clock and end
+exactly at the sample's end (nodes/replay_timeline.py). Each sample's label goes out on
+ground_truth_topic as a std_msgs/Header (stamp = the first stamp of the sample's messages, frame_id = class name, e.g.
 "7"; latched), so a consumer can score predictions whose source stamps are at or after it.
 
     python -m sentryfuse_ros.nodes.sensor_sim --ros-args --params-file config/sentryfuse.yaml \
@@ -24,7 +25,7 @@ from std_msgs.msg import Header
 
 from sentryfuse.msg import AudioChunk
 from sentryfuse_ros.modalities import CLASS_NAMES
-from sentryfuse_ros.nodes import encode
+from sentryfuse_ros.nodes import encode, replay_timeline
 from sentryfuse_ros.nodes.fault_schedule import FaultSchedule, FaultScheduleError, MalformedInjector
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
 from sentryfuse_ros.nodes.malformed import malformed
@@ -153,11 +154,12 @@ class SensorSim(SentryLifecycleNode):
         if index == self._sample_index:
             return
         self._sample_index = index
+        self._sample_end = (index - v["start_index"] + 1) * v["sample_period_s"]
         sample = self._source.sample(index % len(self._source))
         stamp = self._now()
         self._camera_msg = encode.image_to_msg(np.asarray(sample.image, dtype=np.uint8), stamp, v["camera.frame_id"])
-        self._imu_rows, self._imu_row = np.asarray(sample.imu, dtype=np.float32), 0
-        self._audio, self._audio_pos = np.asarray(sample.audio, dtype=np.float32), 0
+        self._imu_rows = np.asarray(sample.imu, dtype=np.float32)
+        self._audio = np.asarray(sample.audio, dtype=np.float32)
         self._audio_rate = int(sample.audio_rate_hz)
         self._pubs["ground_truth"].publish(Header(stamp=stamp, frame_id=CLASS_NAMES[int(sample.label)]))
 
@@ -196,8 +198,8 @@ class SensorSim(SentryLifecycleNode):
     def _on_imu(self) -> None:
         t = self._elapsed()
         self._advance(t)
-        row = self._imu_rows[self._imu_row % len(self._imu_rows)]
-        self._imu_row += 1
+        rate_hz = self._values["imu.rate_hz"] * self._values["rate_scale"]
+        row = self._imu_rows[replay_timeline.imu_row(self._sample_end - t, rate_hz, len(self._imu_rows))]
         if self._may_publish("imu", t):
             self._send("imu", encode.imu_to_msg(row, self._now(), self._values["imu.frame_id"]), t)
 
@@ -206,8 +208,7 @@ class SensorSim(SentryLifecycleNode):
         self._advance(t)
         chunk_s = self._values["audio.chunk_s"]
         size = max(1, round(chunk_s * self._audio_rate))
-        chunk = self._audio[(self._audio_pos + np.arange(size)) % self._audio.size]
-        self._audio_pos += size
+        chunk = self._audio[replay_timeline.audio_indices(self._sample_end - t, self._audio_rate, size, self._audio.size)]
         if self._may_publish("audio", t):
             # A microphone publishes a chunk once it is complete: its first sample is chunk_s old.
             stamp = ns_to_stamp(stamp_to_ns(self._now()) - int(chunk_s * NS_PER_S))
