@@ -143,7 +143,7 @@ def test_dense_twin_has_same_width_and_depth_full_kv_and_more_flops():
         with FlopCounterMode(display=False) as counter:
             SentryAttend(config).eval()(random_inputs(batch=1))
         flops[name] = counter.get_total_flops()
-    assert flops["sparse"] <= 0.8 * flops["dense"]
+    assert flops["sparse"] <= 0.85 * flops["dense"]  # the claim to beat: -15% GFLOPs
 
 
 def test_input_normalization_standardises_training_data(model):
@@ -155,3 +155,14 @@ def test_input_normalization_standardises_training_data(model):
     torch.testing.assert_close(standardised.mean(dim=(0, 2)), torch.zeros(6), atol=1e-4, rtol=0)
     torch.testing.assert_close(standardised.std(dim=(0, 2)), torch.ones(6), atol=1e-3, rtol=0)
     assert model.tokenizers["audio"].input_mean.shape == (40, 1)
+
+
+def test_patch_embedding_equals_the_strided_convolution_it_replaces(model):
+    generator = torch.Generator().manual_seed(3)
+    for name, tokenizer in model.tokenizers.items():
+        shape = (1, *tokenizer.sample_shape) if tokenizer.add_channel_axis else tokenizer.sample_shape
+        padded = [size + pad for size, pad in zip(shape[1:], tokenizer.padding)]
+        x = torch.randn(2, shape[0], *padded, generator=generator)
+        with torch.no_grad():
+            expected = tokenizer.embed(x).flatten(2).transpose(1, 2)
+            assert torch.allclose(tokenizer._embed_patches(x), expected, atol=1e-5), name

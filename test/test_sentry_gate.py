@@ -7,7 +7,10 @@ from sentryfuse_ros.modalities import MODALITY_SUBSETS
 from sentryfuse_ros.model import CheckpointError, SentryAttend, SentryAttendConfig
 from sentryfuse_ros.model.gate_checkpoint import load_gate, save_gate
 from sentryfuse_ros.model.sentry_gate import SentryGate
-from sentryfuse_ros.pruning.gate_targets import budget_grid, iterative_taylor_targets
+from sentryfuse_ros.pruning.baselines.activation_stats import activation_stats
+from sentryfuse_ros.pruning.bias_compensation import with_bias_compensation
+from sentryfuse_ros.pruning.gate_targets import budget_grid, head_removal_losses, iterative_targets
+from sentryfuse_ros.pruning.baselines.mask_tuning import tune_masks
 from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, gate_config_for, train_gate
 from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.plan import plan_from_scores
@@ -33,18 +36,57 @@ def trained():
     return model, gate, report
 
 
-def test_iterative_targets_keep_pruned_structures_at_zero():
+@pytest.mark.parametrize("heads", ["ablation", "fisher", "taylor"])
+@pytest.mark.parametrize("one_shot", [False, True])
+def test_targets_score_removed_structures_zero_and_the_rest_positive(heads, one_shot):
     torch.manual_seed(0)
     model = SentryAttend(TINY).eval()
     batches = list(_calibration(32, 0).batches(("camera", "audio")))
-    targets = iterative_taylor_targets(model, batches, budget_grid(0.25, 0.5))
+    stats = activation_stats(model, batches)
+    targets = iterative_targets(model, batches, budget_grid(0.25, 0.5), stats.head_mean, stats.channel_mean,
+                                head_criterion=heads, one_shot=one_shot)
     assert [t.budget for t in targets] == [0.0, 0.25, 0.5]
-    assert all(torch.all(h > 0) for h in targets[0].heads)
-    # The target for a budget is measured in the state pruned to it: round(b x 8) heads and
-    # round(b x 64) channels read zero.
+    # The target for a budget has round(b x 8) heads and round(b x 64) channels at zero.
     for target, zero_heads, zero_channels in zip(targets, (0, 2, 4), (0, 16, 32)):
         assert sum(int((h == 0).sum()) for h in target.heads) == zero_heads
+        assert sum(int((h > 0).sum()) for h in target.heads) == 8 - zero_heads
         assert sum(int((c == 0).sum()) for c in target.channels) == zero_channels
+    if one_shot:  # measured once: the survivors keep their budget-0 scores
+        kept = targets[2].channels[0] > 0
+        assert torch.equal(targets[2].channels[0][kept], targets[0].channels[0][kept])
+
+
+def test_iterative_targets_re_measure_after_each_step():
+    torch.manual_seed(0)
+    model = SentryAttend(TINY).eval()
+    batches = list(_calibration(32, 0).batches(("imu",)))
+    stats = activation_stats(model, batches)
+    targets = iterative_targets(model, batches, [0.0, 0.5], stats.head_mean, stats.channel_mean, head_criterion="fisher")
+    kept = targets[1].channels[0] > 0
+    assert not torch.allclose(targets[1].channels[0][kept], targets[0].channels[0][kept])
+
+
+def test_head_removal_loss_is_the_measured_loss_of_the_compensated_removal():
+    torch.manual_seed(0)
+    model = SentryAttend(TINY).eval()
+    batches = list(_calibration(32, 0).batches(("camera", "imu")))
+    stats = activation_stats(model, batches)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    losses = head_removal_losses(model, batches, stats.head_mean)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # restored exactly
+    full = [tuple(range(4))] * 2
+    for layer, head in ((0, 1), (1, 3)):
+        kept = [list(k) for k in full]
+        kept[layer].remove(head)
+        plan = plan_from_scores([torch.ones(4), torch.ones(4)], [torch.ones(32)] * 2, 0.0)
+        plan = type(plan)(tuple(type(l)(tuple(k), l.kept_channels) for l, k in zip(plan.layers, kept)), 0.0)
+        removed = masked_model(model, with_bias_compensation(model, plan, stats.head_mean, stats.channel_mean))
+
+        def loss(m):
+            with torch.no_grad():
+                return sum(torch.nn.functional.cross_entropy(m(x), y, reduction="sum").item() for x, y in batches) / 32
+
+        assert losses[layer][head].item() == pytest.approx(loss(removed) - loss(model), abs=1e-5)
 
 
 def test_gate_fits_its_targets_and_reports_rank_correlation(trained):
@@ -58,7 +100,7 @@ def test_gate_fits_its_targets_and_reports_rank_correlation(trained):
 
 def test_different_modality_subsets_give_different_plans(trained):
     model, gate, _ = trained
-    plans = {subset: gate_plan(gate, model, subset, 0.5, compensate=False) for subset in MODALITY_SUBSETS}
+    plans = {subset: gate_plan(gate, model, subset, 0.5, "none") for subset in MODALITY_SUBSETS}
     kept = {subset: tuple(layer.kept_channels for layer in plan.layers) for subset, plan in plans.items()}
     assert len(set(kept.values())) > 1
 
@@ -74,8 +116,8 @@ def test_gate_plan_has_the_right_counts_and_slices_exactly(trained, ratio):
 
 def test_bias_compensation_changes_only_biases(trained):
     model, gate, _ = trained
-    plain = gate_plan(gate, model, ("camera",), 0.4, compensate=False)
-    compensated = gate_plan(gate, model, ("camera",), 0.4)
+    plain = gate_plan(gate, model, ("camera",), 0.4, "none")
+    compensated = gate_plan(gate, model, ("camera",), 0.4, "bias_compensation")
     assert [l.kept_channels for l in plain.layers] == [l.kept_channels for l in compensated.layers]
     assert all(layer.ffn_bias_correction.abs().sum() > 0 for layer in compensated.layers)
 
@@ -85,6 +127,8 @@ def test_gate_checkpoint_round_trip_and_backbone_check(trained, tmp_path):
     path = save_gate(gate, tmp_path / "gate", backbone_sha256="abc", report=report)
     loaded = load_gate(path, expected_backbone_sha256="abc")
     assert loaded.report["subsets"].keys() == report["subsets"].keys()
+    assert loaded.gate.config == gate.config  # the refinement and tuned budgets included
+    torch.testing.assert_close(loaded.gate.channel_scales, gate.channel_scales)
     for subset in MODALITY_SUBSETS:
         torch.testing.assert_close(loaded.gate.scores(subset, 0.3).channels[1], gate.scores(subset, 0.3).channels[1])
     with pytest.raises(CheckpointError, match="different backbone"):
@@ -92,6 +136,34 @@ def test_gate_checkpoint_round_trip_and_backbone_check(trained, tmp_path):
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(CheckpointError, match="corrupt|digest"):
         load_gate(path)
+
+
+def test_refinement_is_chosen_on_heldout_data_and_followed_by_the_plans(trained):
+    model, gate, report = trained
+    choice = report["refinement"]
+    accuracy = choice["heldout_accuracy"]
+    assert choice["chosen"] == gate.config.refinement and accuracy[choice["chosen"]] == max(accuracy.values())
+    subset = ("camera", "imu")
+    compensated = gate_plan(gate, model, subset, 0.5, "bias_compensation")
+    tuned = gate_plan(gate, model, subset, 0.5, "mask_tuning")
+    plain = gate_plan(gate, model, subset, 0.5, "none")
+    assert compensated.layers[0].attn_bias_correction is not None and plain.layers[0].attn_bias_correction is None
+    assert [l.kept_heads for l in tuned.layers] == [l.kept_heads for l in plain.layers]
+    assert all(len(l.channel_scales) == len(l.kept_channels) for l in tuned.layers)
+    assert any(abs(s - 1.0) > 1e-3 for l in tuned.layers for s in l.channel_scales)
+    assert gate_plan(gate, model, subset, 0.55, "mask_tuning") == gate_plan(gate, model, subset, 0.55, "none")
+
+
+def test_stored_tuning_scales_reproduce_mask_tuning_of_the_gate_plan(trained):
+    model, gate, _ = trained
+    subset, budget = ("audio",), 0.3
+    scores = gate.scores(subset, budget)
+    direct = tune_masks(model, plan_from_scores(scores.heads, scores.channels, budget),
+                        list(_calibration(64, 0).batches(subset)))
+    stored = gate_plan(gate, model, subset, budget, "mask_tuning")
+    for mine, wanted in zip(stored.layers, direct.layers):
+        if wanted.channel_scales is not None:
+            assert mine.channel_scales == pytest.approx(wanted.channel_scales, abs=1e-5)
 
 
 def test_gate_rejects_bad_situations():
@@ -102,3 +174,17 @@ def test_gate_rejects_bad_situations():
         gate.scores((), 0.2)
     with pytest.raises(ValueError, match="unknown modalities"):
         gate.scores(("lidar",), 0.2)
+
+
+def test_calibration_split_is_disjoint_and_complete():
+    calibration = _calibration(10, 0)
+    first, rest = calibration.split(4, seed=3)
+    assert len(first.labels) == 4 and len(rest.labels) == 6
+    rows = torch.cat([first.inputs["imu"], rest.inputs["imu"]]).flatten(1)
+    assert len({tuple(row[:3].tolist()) for row in rows}) == 10  # every example exactly once
+    assert torch.equal(calibration.sample(4, seed=3).labels, first.labels)
+
+
+def test_channel_criterion_must_be_known():
+    with pytest.raises(ValueError, match="channel_target"):
+        GateTrainingConfig(channel_target="magnitude")

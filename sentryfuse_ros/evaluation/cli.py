@@ -24,7 +24,7 @@ from sentryfuse_ros.evaluation.summary import Headline, Table
 from sentryfuse_ros.model.checkpoint import CheckpointError, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.pruning.method import Calibration, PruningMethod
-from sentryfuse_ros.pruning.registry import DEFAULT_METHODS, METHOD_NAMES, SENTRYGATE, build_method
+from sentryfuse_ros.pruning.registry import DEFAULT_METHODS, GATE_METHODS, METHOD_NAMES, build_method
 
 QUICK_OUT, FULL_OUT = Path("results/eval-quick"), Path("results/eval")
 RESULTS_CSV = "results.csv"
@@ -68,7 +68,7 @@ def build_methods(
         try:
             methods[name] = build_method(name, backbone=checkpoint, gate=gate)
         except (ImportError, CheckpointError) as error:
-            if explicit or name != SENTRYGATE:
+            if explicit or name not in GATE_METHODS:
                 raise
             print(f"note: SentryGate is left out of the grid, it cannot be loaded: {error}")
     return methods

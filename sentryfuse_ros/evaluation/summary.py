@@ -13,7 +13,7 @@ from statistics import mean
 
 from sentryfuse_ros.evaluation.grid import UNPRUNED, Row
 from sentryfuse_ros.modalities import MODALITIES, subset_name
-from sentryfuse_ros.pruning.registry import ORACLE, SENTRYGATE
+from sentryfuse_ros.pruning.registry import GATE_METHODS, ORACLE, SENTRYGATE
 
 FULL_SET = subset_name(MODALITIES)
 Cell = tuple[str, float, int]  # (subset, ratio, seed)
@@ -36,8 +36,8 @@ class Table:
         return list(self.accuracy)
 
     def baselines(self) -> list[str]:
-        """Every zero-shot competitor evaluated: all methods but SentryGate and the oracle."""
-        return [m for m in self.methods if m not in (SENTRYGATE, ORACLE)]
+        """Every zero-shot competitor evaluated: all methods but SentryGate (and its ablations) and the oracle."""
+        return [m for m in self.methods if m not in (*GATE_METHODS, ORACLE)]
 
     def subsets(self) -> list[str]:
         return sorted({cell[0] for cells in self.accuracy.values() for cell in cells}, key=_subset_order)

@@ -51,8 +51,10 @@ class SentryAttendConfig:
     camera_patch: tuple[int, int] = (7, 7)
     imu_patch: int = 20
     audio_patch: tuple[int, int] = (40, 4)
-    # Hidden width of the MLP that turns a whole modality signal into its summary token.
-    summary_hidden: int = 128
+    # Hidden width of the MLP that turns a whole modality signal into its summary token. Narrow on
+    # purpose: at 128 these MLPs held 88% of the parameters and most of the evidence, outside
+    # every prunable head and channel, so pruning the encoder barely changed anything.
+    summary_hidden: int = 8
     dropout: float = 0.1
     n_classes: int = len(CLASS_NAMES)
     # Explicit per-layer shapes (pruned models); None means n_layers uniform layers.

@@ -5,11 +5,14 @@ predicts, for every encoder layer of one SentryAttend backbone, a log-importance
 attention head and each FFN hidden channel. K/V groups need no score of their own: a group goes
 when every query head reading it goes (pruning/plan.py).
 
-It also stores, per modality subset, the mean activation of every head output and FFN channel
-of the unpruned backbone; deployment uses them to compensate the bias of what it removes
-(as FLAP does, but measured offline per subset, so deployment needs no data).
+It also stores what deployment may use to correct the structures it keeps, all measured offline
+per modality subset so deployment needs no data: the mean activation of every head output and
+FFN channel of the unpruned backbone (to compensate the bias of what is removed, as FLAP does),
+and, for each trained budget, least-squares output scales of the kept structures for the gate's
+own plan (Kwon et al.'s mask tuning, solved ahead of time). Which of these refinements a plan
+applies (`refinement`) is decided when the gate is trained, on held-out data.
 
-Training (pruning/gate_training.py) regresses the predicted log-importance onto Taylor saliency
+Training (pruning/gate_training.py) regresses the predicted log-importance onto importance
 measured per subset while pruning iteratively; here is only the network.
 """
 
@@ -23,16 +26,24 @@ from torch import Tensor, nn
 from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS, canonical_subset
 
 
+REFINEMENTS = ("none", "bias_compensation", "mask_tuning")
+
+
 @dataclass(frozen=True)
 class SentryGateConfig:
     heads_per_layer: tuple[int, ...]
     channels_per_layer: tuple[int, ...]
     head_dim: int
     hidden: int = 128
+    refinement: str = "bias_compensation"
+    # Budgets with stored mask-tuning scales (the plans of other budgets are not tuned).
+    tuned_budgets: tuple[float, ...] = ()
 
     def __post_init__(self):
         if len(self.heads_per_layer) != len(self.channels_per_layer) or not self.heads_per_layer:
             raise ValueError("need head and channel counts for the same, non-zero number of layers")
+        if self.refinement not in REFINEMENTS:
+            raise ValueError(f"refinement must be one of {REFINEMENTS}, got {self.refinement!r}")
 
     @property
     def n_outputs(self) -> int:
@@ -49,6 +60,8 @@ class SentryGateConfig:
                 channels_per_layer=tuple(values["channels_per_layer"]),
                 head_dim=int(values["head_dim"]),
                 hidden=int(values.get("hidden", 128)),
+                refinement=str(values.get("refinement", "bias_compensation")),
+                tuned_budgets=tuple(float(b) for b in values.get("tuned_budgets", ())),
             )
         except (KeyError, TypeError) as error:
             raise ValueError(f"malformed gate config: {error}") from error
@@ -85,6 +98,10 @@ class SentryGate(nn.Module):
             "head_output_means", torch.zeros(len(MODALITY_SUBSETS), sum(config.heads_per_layer) * config.head_dim)
         )
         self.register_buffer("channel_means", torch.zeros(len(MODALITY_SUBSETS), sum(config.channels_per_layer)))
+        # Mask-tuning output scales of every head / channel (1 = untuned) per subset and tuned budget.
+        scale_shape = (len(MODALITY_SUBSETS), len(config.tuned_budgets))
+        self.register_buffer("head_scales", torch.ones(*scale_shape, sum(config.heads_per_layer)))
+        self.register_buffer("channel_scales", torch.ones(*scale_shape, sum(config.channels_per_layer)))
 
     @staticmethod
     def features(alive: Tensor, budget: Tensor) -> Tensor:
@@ -119,3 +136,28 @@ class SentryGate(nn.Module):
             part.view(-1, self.config.head_dim) for part in torch.split(self.head_output_means[row], head_sizes)
         ]
         return head_means, list(torch.split(self.channel_means[row], list(self.config.channels_per_layer)))
+
+    def _budget_column(self, budget: float) -> int | None:
+        for column, tuned in enumerate(self.config.tuned_budgets):
+            if abs(tuned - budget) < 1e-6:
+                return column
+        return None
+
+    def scales_for(self, subset, budget: float) -> tuple[list[Tensor], list[Tensor]] | None:
+        """(per-layer head scales, per-layer channel scales) stored for this situation, or None if
+        `budget` is not a tuned budget."""
+        column = self._budget_column(budget)
+        if column is None:
+            return None
+        row = MODALITY_SUBSETS.index(canonical_subset(subset))
+        return (list(torch.split(self.head_scales[row, column], list(self.config.heads_per_layer))),
+                list(torch.split(self.channel_scales[row, column], list(self.config.channels_per_layer))))
+
+    @torch.no_grad()
+    def store_scales(self, subset, budget: float, head_scales: list[Tensor], channel_scales: list[Tensor]) -> None:
+        column = self._budget_column(budget)
+        if column is None:
+            raise ValueError(f"budget {budget} is not one of the tuned budgets {self.config.tuned_budgets}")
+        row = MODALITY_SUBSETS.index(canonical_subset(subset))
+        self.head_scales[row, column] = torch.cat(head_scales)
+        self.channel_scales[row, column] = torch.cat(channel_scales)

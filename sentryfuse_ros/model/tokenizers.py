@@ -10,7 +10,9 @@ embeddings.
 The summary token is a small MLP of the whole standardised signal plus a learned summary
 embedding. Patch tokens alone learn slowly on this small, heavily corrupted benchmark (attention
 starts uniform, so early on the model sees little more than the mean patch); a position-aware
-view of the entire signal gives every modality a useful global token from the first steps.
+view of the entire signal gives every modality a useful global token from the first steps. Its
+hidden layer is kept narrow (config.summary_hidden) so that the evidence still has to pass
+through the encoder's prunable heads and channels.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class PatchTokenizer(nn.Module):
         self.n_tokens = 1
         for size, pad, step in zip(spatial, self.padding, patch):
             self.n_tokens *= (size + pad) // step
+        self.patch = tuple(patch)
         convolution = nn.Conv1d if len(spatial) == 1 else nn.Conv2d
         self.embed = convolution(conv_shape[0], d_model, kernel_size=patch, stride=patch)
         stats_shape = [1] * len(self.sample_shape)
@@ -82,8 +85,23 @@ class PatchTokenizer(nn.Module):
             x = x.unsqueeze(1)
         # F.pad lists the last axis first.
         x = F.pad(x, [amount for pad in reversed(self.padding) for amount in (0, pad)])
-        patches = self.embed(x).flatten(2).transpose(1, 2)
-        return summary, patches + self.position_embedding + self.modality_embedding
+        return summary, self._embed_patches(x) + self.position_embedding + self.modality_embedding
+
+    def _embed_patches(self, x: Tensor) -> Tensor:
+        """(B, n_tokens, d_model): exactly `self.embed` (a strided convolution, one linear map per
+        patch), computed as a reshape and one matrix product. At batch 1 on inputs this small the
+        convolution kernel's set-up costs more than the arithmetic; tokens come out in the
+        convolution's row-major patch order."""
+        batch, channels, *spatial = x.shape
+        grid = [size // step for size, step in zip(spatial, self.patch)]
+        split = [part for count, step in zip(grid, self.patch) for part in (count, step)]
+        x = x.reshape(batch, channels, *split)
+        if len(spatial) == 1:  # (B, C, n, p) -> (B, n, C, p)
+            x = x.permute(0, 2, 1, 3)
+        else:  # (B, C, nh, ph, nw, pw) -> (B, nh, nw, C, ph, pw)
+            x = x.permute(0, 2, 4, 1, 3, 5)
+        patches = x.reshape(batch, self.n_tokens, -1)
+        return F.linear(patches, self.embed.weight.flatten(1), self.embed.bias)
 
 
 def build_tokenizers(config: SentryAttendConfig) -> nn.ModuleDict:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sentryfuse_ros.model.checkpoint import _sha256, checkpoint_paths, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import save_gate, shipped_gate
+from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA
 from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, train_gate
 from sentryfuse_ros.pruning.method import Calibration
 
@@ -17,10 +18,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, default=shipped_checkpoint(), help="SentryAttend backbone")
     parser.add_argument("--out", type=Path, default=shipped_gate(), help="where to write the gate")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="picks the calibration examples and the gate's init")
-    parser.add_argument("--examples", type=int, default=defaults.examples_per_subset, help="train-split examples per subset")
+    parser.add_argument("--examples", type=int, default=defaults.examples_per_subset, help="calibration examples per subset")
+    parser.add_argument("--calibration-split", choices=("val", "train"), default="val",
+                        help="where the targets are measured: half of the validation split (the other half is held "
+                             "out; the baselines calibrate on this split too) or the training split (the backbone "
+                             "has fit it, so its gradients understate what matters on new data)")
+    parser.add_argument("--channel-target", choices=CHANNEL_CRITERIA, default=defaults.channel_target,
+                        help="channel importance: Fisher (squared) or Taylor (absolute) mask gradients")
     parser.add_argument("--steps", type=int, default=defaults.fit_steps, help="optimisation steps of the fit")
     parser.add_argument("--budget-step", type=float, default=defaults.budget_step, help="iterative pruning step")
     parser.add_argument("--max-budget", type=float, default=defaults.max_budget, help="largest budget trained")
+    parser.add_argument("--head-target", choices=HEAD_CRITERIA, default=defaults.head_target,
+                        help="score heads by measured removal loss (ablation), Fisher or Taylor mask gradients")
+    parser.add_argument("--one-shot", action="store_true",
+                        help="measure importance once on the unpruned backbone instead of after every pruning step")
 
 
 def _calibration(split) -> Calibration:
@@ -35,16 +46,28 @@ def run(args: argparse.Namespace) -> int:
         fit_steps=args.steps,
         budget_step=args.budget_step,
         max_budget=args.max_budget,
+        head_target=args.head_target,
+        channel_target=args.channel_target,
+        one_shot=args.one_shot,
         seed=args.seed,
     )
     backbone = load_checkpoint(args.checkpoint).model
+    val = _calibration(load_split("val"))
+    if args.calibration_split == "val":  # two disjoint halves
+        calibration, heldout = val.split(len(val.labels) // 2, seed=args.seed)
+    else:
+        calibration, heldout = _calibration(load_split("train")), val
     started = time.perf_counter()
-    gate, report = train_gate(backbone, _calibration(load_split("train")), _calibration(load_split("val")), config)
+    gate, report = train_gate(backbone, calibration, heldout, config)
+    report["calibration_split"] = args.calibration_split
     report["train_seconds"] = round(time.perf_counter() - started, 1)
     backbone_digest = _sha256(checkpoint_paths(args.checkpoint)[0])
     path = save_gate(gate, args.out, backbone_sha256=backbone_digest, report=report)
     print(f"saved {path} ({report['train_seconds']} s); fit loss {report['fit_loss_first_last'][0]:.3f} -> "
           f"{report['fit_loss_first_last'][1]:.3f}")
+    choice = report["refinement"]
+    accuracy = ", ".join(f"{name} {100 * value:.1f}%" for name, value in choice["heldout_accuracy"].items())
+    print(f"plan refinement: {choice['chosen']} (held-out accuracy of the gate's plans: {accuracy})")
     print("Spearman vs held-out per-subset Taylor (heads / channels), gate and static all-modality Taylor:")
     print(f"{'subset':<18} {'gate':>13} {'static':>13} {'plan agreement':>15}")
     for subset, row in report["subsets"].items():

@@ -1,4 +1,4 @@
-"""Train SentryGate offline: collect per-subset iterative-Taylor targets, then fit the MLP.
+"""Train SentryGate offline: collect per-subset iterative importance targets, then fit the MLP.
 
 This is a second stage after the backbone is trained and frozen: the backbone weights every
 baseline prunes are exactly the ones SentryGate prunes, and the gate can be retrained for a
@@ -7,11 +7,17 @@ new backbone in minutes without touching it.
 The fit regresses the gate's log-importance onto log(per-layer-normalised saliency). A listwise
 KL loss would weigh the most important structures most, but pruning decisions happen at the
 low end of the ranking, which a log-space regression weighs as much as the top.
+
+After the fit the gate also gets what its plans may be refined with, all measured on the
+calibration data now so that deployment needs none: per-subset mean activations (bias
+compensation) and, for every subset and trained budget, least-squares mask-tuning scales of its
+own plan. Which refinement deployment applies is chosen by the gate plans' accuracy on held-out
+(validation) data, never on the test split.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from scipy.stats import spearmanr
@@ -20,19 +26,21 @@ from tqdm import tqdm
 
 from sentryfuse_ros.modalities import MODALITY_SUBSETS, subset_name
 from sentryfuse_ros.model.sentry_attend import SentryAttend
-from sentryfuse_ros.model.sentry_gate import SentryGate, SentryGateConfig, alive_vector
+from sentryfuse_ros.model.sentry_gate import REFINEMENTS, SentryGate, SentryGateConfig, alive_vector
 from sentryfuse_ros.pruning.baselines.activation_stats import activation_stats
-from sentryfuse_ros.pruning.gate_targets import SaliencyTarget, budget_grid, iterative_taylor_targets
+from sentryfuse_ros.pruning.baselines.mask_tuning import tune_masks
+from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA, SaliencyTarget, budget_grid, iterative_targets
 from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.plan import normalize_per_layer, plan_from_scores
 from sentryfuse_ros.pruning.saliency import mask_gradients
-from sentryfuse_ros.pruning.slicing import layer_widths
+from sentryfuse_ros.pruning.sentry_gate_method import gate_plan
+from sentryfuse_ros.pruning.slicing import layer_widths, masked_model
 
 
 @dataclass(frozen=True)
 class GateTrainingConfig:
-    examples_per_subset: int = 512  # calibration examples (train split) the targets are measured on
-    heldout_examples: int = 512  # examples (val split) for the rank-correlation report
+    examples_per_subset: int = 512  # calibration examples the targets are measured on
+    heldout_examples: int = 512  # other examples, for the refinement choice and the rank-correlation report
     # Iterative pruning steps: 0.1 matches the evaluation grid's ratios; budgets in between are
     # interpolated by the gate.
     budget_step: float = 0.1
@@ -41,12 +49,26 @@ class GateTrainingConfig:
     learning_rate: float = 3e-3
     hidden: int = 128
     log_floor: float = 1e-3  # normalised saliency below this counts as "removed" in log space
+    # How heads are scored: "ablation" (measured loss of removing each), "fisher" or "taylor";
+    # channels: "fisher" (mean squared mask gradient) or "taylor" (mean absolute). See gate_targets.
+    head_target: str = "ablation"
+    channel_target: str = "fisher"
+    one_shot: bool = False  # measure once instead of re-measuring after each pruning step
+    # Budgets at which the plan refinements are compared on held-out data.
+    refinement_check_budgets: tuple[float, ...] = (0.2, 0.4, 0.6)
     seed: int = 0
 
+    def __post_init__(self):
+        if self.head_target not in HEAD_CRITERIA:
+            raise ValueError(f"head_target must be one of {HEAD_CRITERIA}, got {self.head_target!r}")
+        if self.channel_target not in CHANNEL_CRITERIA:
+            raise ValueError(f"channel_target must be one of {CHANNEL_CRITERIA}, got {self.channel_target!r}")
 
-def gate_config_for(model: SentryAttend, hidden: int) -> SentryGateConfig:
+
+
+def gate_config_for(model: SentryAttend, hidden: int, tuned_budgets: tuple[float, ...] = ()) -> SentryGateConfig:
     heads, channels = layer_widths(model)
-    return SentryGateConfig(tuple(heads), tuple(channels), model.config.head_dim, hidden)
+    return SentryGateConfig(tuple(heads), tuple(channels), model.config.head_dim, hidden, tuned_budgets=tuned_budgets)
 
 
 def log_target(heads: list[Tensor], channels: list[Tensor], floor: float) -> Tensor:
@@ -56,12 +78,15 @@ def log_target(heads: list[Tensor], channels: list[Tensor], floor: float) -> Ten
 
 
 def collect_targets(
-    model: SentryAttend, calibration: Calibration, budgets: list[float]
+    model: SentryAttend, calibration: Calibration, budgets: list[float], gate: SentryGate, config: GateTrainingConfig
 ) -> dict[tuple[str, ...], list[SaliencyTarget]]:
+    """Per subset, the targets at every budget; ablation targets use the subset's means stored in `gate`."""
     targets = {}
-    for subset in tqdm(MODALITY_SUBSETS, desc="saliency targets", unit="subset"):
-        batches = list(calibration.batches(subset))
-        targets[subset] = iterative_taylor_targets(model, batches, budgets)
+    for subset in tqdm(MODALITY_SUBSETS, desc=f"{config.head_target}/{config.channel_target} targets", unit="subset"):
+        targets[subset] = iterative_targets(
+            model, list(calibration.batches(subset)), budgets, *gate.means_for(subset),
+            head_criterion=config.head_target, channel_criterion=config.channel_target, one_shot=config.one_shot,
+        )
     return targets
 
 
@@ -133,26 +158,71 @@ def rank_report(
     return report
 
 
+@torch.no_grad()
+def store_mask_tuning(gate: SentryGate, model: SentryAttend, calibration: Calibration) -> None:
+    """Solve Kwon et al.'s least-squares mask tuning for the gate's own plan at every tuned budget
+    and subset, on that subset's calibration data, and store the scales in the gate."""
+    for subset in tqdm(MODALITY_SUBSETS, desc="mask tuning", unit="subset"):
+        batches = list(calibration.batches(subset))
+        for budget in gate.config.tuned_budgets:
+            scores = gate.scores(subset, budget)
+            tuned = tune_masks(model, plan_from_scores(scores.heads, scores.channels, budget), batches)
+            head_scales, channel_scales = [], []
+            for layer, n_heads, n_channels in zip(tuned.layers, gate.config.heads_per_layer, gate.config.channels_per_layer):
+                heads, channels = torch.ones(n_heads), torch.ones(n_channels)
+                if layer.head_scales is not None:
+                    heads[list(layer.kept_heads)] = torch.tensor(layer.head_scales)
+                if layer.channel_scales is not None:
+                    channels[list(layer.kept_channels)] = torch.tensor(layer.channel_scales)
+                head_scales.append(heads)
+                channel_scales.append(channels)
+            gate.store_scales(subset, budget, head_scales, channel_scales)
+
+
+@torch.no_grad()
+def _heldout_accuracy(gate: SentryGate, model: SentryAttend, heldout: Calibration, budgets, refinement: str) -> float:
+    correct = total = 0
+    for subset in MODALITY_SUBSETS:
+        for budget in budgets:
+            pruned = masked_model(model, gate_plan(gate, model, subset, budget, refinement))
+            for inputs, labels in heldout.batches(subset):
+                correct += int((pruned(inputs).argmax(dim=-1) == labels).sum())
+                total += len(labels)
+    return correct / total
+
+
+def choose_refinement(gate: SentryGate, model: SentryAttend, heldout: Calibration, budgets) -> dict:
+    """Held-out accuracy of the gate's plans under each refinement; the gate keeps the best
+    (the simpler one, in REFINEMENTS order, on a tie)."""
+    accuracy = {name: _heldout_accuracy(gate, model, heldout, budgets, name) for name in REFINEMENTS}
+    chosen = max(REFINEMENTS, key=lambda name: (accuracy[name], -REFINEMENTS.index(name)))
+    gate.config = replace(gate.config, refinement=chosen)
+    return {"heldout_accuracy": accuracy, "budgets": list(budgets), "chosen": chosen}
+
+
 def train_gate(
-    model: SentryAttend, train: Calibration, heldout: Calibration, config: GateTrainingConfig
+    model: SentryAttend, calibration: Calibration, heldout: Calibration, config: GateTrainingConfig
 ) -> tuple[SentryGate, dict]:
     """The trained gate and a report (fit loss, rank correlations, plan agreement)."""
     torch.manual_seed(config.seed)
     model.eval()
-    calibration = train.sample(min(config.examples_per_subset, len(train.labels)), seed=config.seed)
+    calibration = calibration.sample(min(config.examples_per_subset, len(calibration.labels)), seed=config.seed)
     heldout = heldout.sample(min(config.heldout_examples, len(heldout.labels)), seed=config.seed)
     budgets = budget_grid(config.budget_step, config.max_budget)
-    targets = collect_targets(model, calibration, budgets)
-    gate = SentryGate(gate_config_for(model, config.hidden))
+    gate = SentryGate(gate_config_for(model, config.hidden, tuple(b for b in budgets if b > 0)))
     with torch.no_grad():
         for row, subset in enumerate(MODALITY_SUBSETS):
             stats = activation_stats(model, calibration.batches(subset))
             gate.head_output_means[row] = torch.cat([m.reshape(-1) for m in stats.head_mean])
             gate.channel_means[row] = torch.cat(stats.channel_mean)
+    targets = collect_targets(model, calibration, budgets, gate, config)
     history = fit_gate(gate, targets, config)
+    store_mask_tuning(gate, model, calibration)
+    refinement = choose_refinement(gate, model, heldout, config.refinement_check_budgets)
     report = {
         "config": asdict(config),
         "fit_loss_first_last": [history[0], history[-1]],
+        "refinement": refinement,
         "subsets": rank_report(gate, model, heldout, targets),
     }
     return gate, report

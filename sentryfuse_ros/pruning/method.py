@@ -35,8 +35,15 @@ class Calibration:
 
     def sample(self, n: int, seed: int) -> "Calibration":
         """n examples drawn without replacement (a seed picks a different calibration set)."""
+        return self.split(n, seed)[0]
+
+    def split(self, n: int, seed: int) -> tuple["Calibration", "Calibration"]:
+        """(n examples drawn without replacement, all the others): two disjoint sets."""
         generator = torch.Generator().manual_seed(seed)
-        index = torch.randperm(len(self.labels), generator=generator)[:n]
+        order = torch.randperm(len(self.labels), generator=generator)
+        return self._rows(order[:n]), self._rows(order[n:])
+
+    def _rows(self, index: Tensor) -> "Calibration":
         return Calibration({k: v[index] for k, v in self.inputs.items()}, self.labels[index], self.batch_size)
 
 

@@ -36,10 +36,9 @@ def plan_id(subset, ratio: float) -> str:
 
 
 class PlanCache:
-    def __init__(self, backbone: SentryAttend, gate: SentryGate, compensate: bool = True):
+    def __init__(self, backbone: SentryAttend, gate: SentryGate):
         self.backbone = backbone.eval()
         self.gate = gate.eval()
-        self.compensate = compensate
         self.total_parameters = parameter_count(backbone)
         self._plans: dict[str, CachedPlan] = {}
 
@@ -58,7 +57,7 @@ class PlanCache:
         if ratio == 0.0:
             model = self.backbone  # nothing to remove: share the unpruned weights
         else:
-            model = sliced_model(self.backbone, gate_plan(self.gate, self.backbone, subset, ratio, self.compensate))
+            model = sliced_model(self.backbone, gate_plan(self.gate, self.backbone, subset, ratio))
         model.requires_grad_(False)
         build_ms = (time.perf_counter() - started) * 1e3
         return CachedPlan(key, subset, ratio, model, parameter_count(model), self.total_parameters, build_ms)

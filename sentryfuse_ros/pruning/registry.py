@@ -22,7 +22,15 @@ ORACLE = "oracle"
 # Zero-shot competitors of SentryGate: static plans, measured (where they need data) with all modalities.
 BASELINES = ("random", "magnitude", "taylor", "kwon", "flap")
 DEFAULT_METHODS = (*BASELINES, ORACLE, SENTRYGATE)
-ABLATIONS = ("kwon-no-tuning", "kwon+rearrange", "flap-no-compensation")
+# SentryGate's own ablations force one plan refinement, whatever the gate chose on held-out data.
+GATE_ABLATIONS = {
+    "sentrygate-no-refinement": "none",
+    "sentrygate+compensation": "bias_compensation",
+    "sentrygate+tuning": "mask_tuning",
+}
+ABLATIONS = ("kwon-no-tuning", "kwon+rearrange", "flap-no-compensation", *GATE_ABLATIONS)
+# SentryGate and its ablations: never counted as baselines.
+GATE_METHODS = (SENTRYGATE, *GATE_ABLATIONS)
 
 
 FACTORIES: dict[str, Callable[[], PruningMethod]] = {
@@ -38,16 +46,18 @@ FACTORIES: dict[str, Callable[[], PruningMethod]] = {
 }
 
 
-METHOD_NAMES = (*FACTORIES, SENTRYGATE)
+METHOD_NAMES = (*FACTORIES, *GATE_METHODS)
 
 
 def build_method(name: str, backbone: Path | None = None, gate: Path | None = None) -> PruningMethod:
     """The method called `name`. SentryGate loads `gate` (default: the shipped gate) after checking
     it was trained for the checkpoint at `backbone` (default: the shipped one)."""
-    if name == SENTRYGATE:
+    if name in GATE_METHODS:
         from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
 
-        return SentryGateMethod(gate_path=gate, backbone_path=backbone)
+        method = SentryGateMethod(gate_path=gate, backbone_path=backbone, refinement=GATE_ABLATIONS.get(name))
+        method.name = name
+        return method
     if name not in FACTORIES:
         raise ValueError(f"unknown pruning method {name!r}; choose from {', '.join(METHOD_NAMES)}")
     return FACTORIES[name]()

@@ -1,13 +1,18 @@
 """SentryGate as a pruning method: a plan from the gate's scores alone, zero-shot.
 
 plan() reads neither calibration data nor gradients: the gate maps (live modalities, budget) to
-scores, plan_from_scores keeps the top structures as for every other method, and the removed
-structures' per-subset mean activations (stored in the gate) compensate the biases.
+scores, plan_from_scores keeps the top structures as for every other method, and the plan is
+refined the way the gate chose on held-out data at training: nothing, bias compensation from the
+per-subset mean activations stored in the gate, or the mask-tuning scales stored for that
+subset and budget.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+
+from torch import Tensor
 
 from sentryfuse_ros.model.checkpoint import _sha256, checkpoint_paths, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
@@ -18,10 +23,30 @@ from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
 
 
-def gate_plan(gate: SentryGate, model: SentryAttend, subset, ratio: float, compensate: bool = True) -> PrunePlan:
+def gate_plan(gate: SentryGate, model: SentryAttend, subset, ratio: float, refinement: str | None = None) -> PrunePlan:
+    """The gate's plan, refined the way the gate was trained to choose (`refinement` overrides it)."""
     scores = gate.scores(subset, ratio)
     plan = plan_from_scores(scores.heads, scores.channels, ratio)
-    return with_bias_compensation(model, plan, *gate.means_for(subset)) if compensate else plan
+    refinement = refinement or gate.config.refinement
+    if refinement == "bias_compensation":
+        return with_bias_compensation(model, plan, *gate.means_for(subset))
+    if refinement == "mask_tuning":
+        stored = gate.scales_for(subset, ratio)
+        return with_scales(plan, *stored) if stored is not None else plan
+    return plan
+
+
+def with_scales(plan: PrunePlan, head_scales: list[Tensor], channel_scales: list[Tensor]) -> PrunePlan:
+    """`plan` with output scales for its kept structures, picked from full per-layer scale vectors."""
+    layers = tuple(
+        replace(
+            layer,
+            head_scales=tuple(heads[list(layer.kept_heads)].tolist()),
+            channel_scales=tuple(channels[list(layer.kept_channels)].tolist()),
+        )
+        for layer, heads, channels in zip(plan.layers, head_scales, channel_scales)
+    )
+    return replace(plan, layers=layers)
 
 
 class SentryGateMethod:
@@ -33,7 +58,7 @@ class SentryGateMethod:
         gate: SentryGate | None = None,
         gate_path: Path | None = None,
         backbone_path: Path | None = None,
-        compensate: bool = True,
+        refinement: str | None = None,
     ):
         """Use `gate`, or load the gate at `gate_path` (default: shipped) after checking that it was
         trained for the backbone at `backbone_path` (default: shipped)."""
@@ -41,9 +66,9 @@ class SentryGateMethod:
             backbone_weights = checkpoint_paths(backbone_path or shipped_checkpoint())[0]
             gate = load_gate(gate_path or shipped_gate(), expected_backbone_sha256=_sha256(backbone_weights)).gate
         self.gate = gate
-        self.compensate = compensate
+        self.refinement = refinement  # None: the gate's own choice
 
     def plan(
         self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration | None, seed: int
     ) -> PrunePlan:
-        return gate_plan(self.gate, model, subset, ratio, self.compensate)
+        return gate_plan(self.gate, model, subset, ratio, self.refinement)

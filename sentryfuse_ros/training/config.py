@@ -13,7 +13,7 @@ class TrainConfig:
     variant: str
     model: SentryAttendConfig = field(default_factory=SentryAttendConfig)
     curriculum: ModalityDropoutCurriculum = field(default_factory=ModalityDropoutCurriculum)
-    epochs: int = 6
+    epochs: int = 15
     batch_size: int = 128
     peak_lr: float = 2e-3
     min_lr: float = 1e-5
