@@ -73,6 +73,18 @@ def test_imu_rate_is_measured_from_stamps():
     assert samples.shape == (400, 6)
 
 
+def test_stamp_jitter_around_the_model_rate_is_not_resampled():
+    windows = SensorWindows()
+    jitter = np.random.default_rng(1).integers(-800_000, 800_000, size=200)  # +-0.8 ms
+    for i in range(200):  # 100 Hz nominal, measured a little off it
+        windows.add_imu(T0 + i * NS_PER_S // 100 + int(jitter[i]) + i * 5_000, "imu", np.full(6, 1.0, np.float32))
+    assert windows._imu_window()[1] == 100.0
+    windows.clear()
+    for i in range(200):  # 95 Hz is a different rate
+        windows.add_imu(T0 + i * NS_PER_S // 95, "imu", np.full(6, 1.0, np.float32))
+    assert windows._imu_window()[1] == pytest.approx(95.0, rel=0.01)
+
+
 def test_an_imu_gap_restarts_the_window_instead_of_resampling_across_it():
     windows = SensorWindows()
     for i in range(150):  # 1.5 s at 100 Hz, then a 1.2 s dropout, then 0.3 s more

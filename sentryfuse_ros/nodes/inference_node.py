@@ -5,12 +5,19 @@ subscribes the sensors and ModalityState and starts the prediction timer; deacti
 them and frees the cached plans and sensor windows; cleanup drops the model.
 
 A tick runs as soon as a valid sensor message arrives and the previous tick is at least
-1/rate_hz old (a guard condition wakes the tick's callback group), so a prediction never waits
-for a free-running timer. Each tick takes the live modality set and power level from ModalityState (or, when the monitor
-is silent, judges freshness itself), picks the cached plan for exactly that situation, runs it
-on the newest stamp-aligned sensor windows and publishes a Prediction whose header is the
-newest source stamp and frame. Sensor callbacks and the tick run in their own callback groups
-on a multi-threaded executor, so neither starves parameter services.
+1/rate_hz old (the message triggers a guard condition that wakes the tick's callback group), so
+every prediction is made on fresh data without waiting for a free-running timer. Each tick takes the
+live modality set and power level from ModalityState (or, when the monitor is silent, judges
+freshness itself), picks the cached plan for exactly that situation, runs it on the newest
+stamp-aligned sensor windows and publishes a Prediction whose header is the newest source stamp
+and frame.
+
+Executor: single-threaded. rclpy's MultiThreadedExecutor was measured spinning its dispatch
+thread at 93% of a core with the sensors at their nominal rates (an entity whose mutually
+exclusive group is busy stays ready, so the wait returns at once), which starved the sensor
+callbacks and stretched a 3 ms tick to 40 ms. A tick (preprocessing and a pruned forward, a few
+ms) is short enough that parameter services and sensor callbacks, each in their own callback
+group, wait at most that long; sensor subscriptions are depth 1, so the newest data wins.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from pathlib import Path
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import Image, Imu
 
@@ -105,6 +111,9 @@ class InferenceNode(SentryLifecycleNode):
         if self._subscriptions_by_topic and any(values[name] != previous.get(name) for name in TOPIC_PARAMS):
             self._unsubscribe()
             self._subscribe()
+        if self._own_timers and values["diagnostics_hz"] != previous.get("diagnostics_hz"):
+            self._stop_timers()
+            self._start_timers()
         if values["prediction_topic"] != previous.get("prediction_topic"):
             self.destroy_lifecycle_publisher(self._prediction_pub)
             self._prediction_pub = self.create_lifecycle_publisher(Prediction, values["prediction_topic"], 10)
@@ -235,8 +244,6 @@ class InferenceNode(SentryLifecycleNode):
             return
         checks.accept(msg.header.stamp)
         now = self._last_valid[name] = time.monotonic()
-        # Triggers until the tick actually runs: an executor may drop a trigger that arrives while
-        # the tick's group is busy, and the next message must then wake it instead.
         if now >= self._next_tick_due and self._tick_trigger is not None:
             self._tick_trigger.trigger()
 
@@ -264,7 +271,7 @@ class InferenceNode(SentryLifecycleNode):
     def _on_tick(self) -> None:
         started = time.perf_counter()
         now = time.monotonic()
-        if now < self._next_tick_due:  # a trigger left over from before the previous tick
+        if now < self._next_tick_due:  # triggered again before the previous tick ran
             return
         self._next_tick_due = now + 1.0 / self._values["rate_hz"]
         live, power_level, source = self.situation(now)
@@ -314,7 +321,7 @@ class InferenceNode(SentryLifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(InferenceNode, args, make_executor=lambda: MultiThreadedExecutor(num_threads=3))
+    return run_node(InferenceNode, args)
 
 
 if __name__ == "__main__":

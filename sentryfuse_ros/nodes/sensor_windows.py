@@ -24,6 +24,10 @@ IMU_BUFFER_FACTOR = 4  # samples kept = 4 x the model's window, so a 400 Hz IMU 
 # IMU stream: the model's window must be one contiguous recording, never resampled across a dropout.
 IMU_GAP_INTERVALS = 5.0
 IMU_MIN_GAP_S = 0.05
+# A rate measured from stamps within this fraction of the model's IMU rate is the nominal rate
+# plus stamp jitter: resampling 99.9 -> 100 Hz changes nothing but would design a new
+# thousands-of-taps filter for every slightly different ratio, milliseconds per prediction.
+IMU_RATE_JITTER = 0.02
 
 
 @dataclass
@@ -106,6 +110,8 @@ class SensorWindows:
         stamped = self._imu_window_samples()
         span_s = (stamped[-1][0] - stamped[0][0]) / NS_PER_S
         rate_hz = (len(stamped) - 1) / span_s if span_s > 0 and len(stamped) > 1 else self.spec.imu_rate_hz
+        if abs(rate_hz / self.spec.imu_rate_hz - 1.0) <= IMU_RATE_JITTER:
+            rate_hz = self.spec.imu_rate_hz
         return np.stack([sample for _, sample in stamped]), rate_hz
 
     def _tensor(self, modality: str) -> torch.Tensor:

@@ -68,12 +68,13 @@ def run(args: argparse.Namespace) -> int:
     choice = report["refinement"]
     accuracy = ", ".join(f"{name} {100 * value:.1f}%" for name, value in choice["heldout_accuracy"].items())
     print(f"plan refinement: {choice['chosen']} (held-out accuracy of the gate's plans: {accuracy})")
-    print("Spearman vs held-out per-subset Taylor (heads / channels), gate and static all-modality Taylor:")
+    print(f"Spearman vs {config.head_target}/{config.channel_target} importance measured on held-out data under each "
+          "subset (heads / channels), of the gate and of the same importance measured once with every modality:")
     print(f"{'subset':<18} {'gate':>13} {'static':>13} {'plan agreement':>15}")
     for subset, row in report["subsets"].items():
         print(
             f"{subset:<18} {row['gate_spearman_heads']:6.2f}/{row['gate_spearman_channels']:5.2f} "
-            f"{row['static_taylor_spearman_heads']:6.2f}/{row['static_taylor_spearman_channels']:5.2f} "
+            f"{row['static_spearman_heads']:6.2f}/{row['static_spearman_channels']:5.2f} "
             f"{row['train_plan_agreement']:15.3f}"
         )
     return 0

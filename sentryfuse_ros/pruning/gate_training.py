@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 from torch import Tensor
 from tqdm import tqdm
 
-from sentryfuse_ros.modalities import MODALITY_SUBSETS, subset_name
+from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS, subset_name
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import REFINEMENTS, SentryGate, SentryGateConfig, alive_vector
 from sentryfuse_ros.pruning.baselines.activation_stats import activation_stats
@@ -32,7 +32,6 @@ from sentryfuse_ros.pruning.baselines.mask_tuning import tune_masks
 from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA, SaliencyTarget, budget_grid, iterative_targets
 from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.plan import normalize_per_layer, plan_from_scores
-from sentryfuse_ros.pruning.saliency import mask_gradients
 from sentryfuse_ros.pruning.sentry_gate_method import gate_plan
 from sentryfuse_ros.pruning.slicing import layer_widths, masked_model
 
@@ -65,7 +64,6 @@ class GateTrainingConfig:
             raise ValueError(f"channel_target must be one of {CHANNEL_CRITERIA}, got {self.channel_target!r}")
 
 
-
 def gate_config_for(model: SentryAttend, hidden: int, tuned_budgets: tuple[float, ...] = ()) -> SentryGateConfig:
     heads, channels = layer_widths(model)
     return SentryGateConfig(tuple(heads), tuple(channels), model.config.head_dim, hidden, tuned_budgets=tuned_budgets)
@@ -80,7 +78,7 @@ def log_target(heads: list[Tensor], channels: list[Tensor], floor: float) -> Ten
 def collect_targets(
     model: SentryAttend, calibration: Calibration, budgets: list[float], gate: SentryGate, config: GateTrainingConfig
 ) -> dict[tuple[str, ...], list[SaliencyTarget]]:
-    """Per subset, the targets at every budget; ablation targets use the subset's means stored in `gate`."""
+    """Per subset, the targets at every budget; pruned states use the subset's means stored in `gate`."""
     targets = {}
     for subset in tqdm(MODALITY_SUBSETS, desc=f"{config.head_target}/{config.channel_target} targets", unit="subset"):
         targets[subset] = iterative_targets(
@@ -138,20 +136,30 @@ def plan_agreement(gate: SentryGate, subset, target: SaliencyTarget) -> float:
 
 
 def rank_report(
-    gate: SentryGate, model: SentryAttend, heldout: Calibration, train_targets: dict
+    gate: SentryGate, model: SentryAttend, heldout: Calibration, train_targets: dict, config: GateTrainingConfig
 ) -> dict[str, dict[str, float]]:
-    """Per subset: Spearman of the gate and of static all-modality Taylor against Taylor measured on
-    held-out data under that subset (budget 0), and how much of the iterative plans the gate reproduces."""
-    static_heads, static_channels = _flat_normalized(*mask_gradients(model, heldout.batches()).taylor())
+    """Per subset: Spearman correlation with the same importance measured on held-out data under
+    that subset (budget 0), of the gate's scores and of that importance measured once with every
+    modality (what a static method sees); and how much of the iterative training plans the gate
+    reproduces."""
+
+    def measured(subset, batches_subset):
+        target = iterative_targets(
+            model, list(heldout.batches(batches_subset)), [0.0], *gate.means_for(subset),
+            head_criterion=config.head_target, channel_criterion=config.channel_target,
+        )[0]
+        return _flat_normalized(target.heads, target.channels)
+
+    static_heads, static_channels = measured(MODALITIES, None)
     report = {}
     for subset in MODALITY_SUBSETS:
-        oracle_heads, oracle_channels = _flat_normalized(*mask_gradients(model, heldout.batches(subset)).taylor())
+        heldout_heads, heldout_channels = measured(subset, subset)
         gate_heads, gate_channels = _flat_normalized(*vars(gate.scores(subset, 0.0)).values())
         report[subset_name(subset)] = {
-            "gate_spearman_heads": _spearman(gate_heads, oracle_heads),
-            "gate_spearman_channels": _spearman(gate_channels, oracle_channels),
-            "static_taylor_spearman_heads": _spearman(static_heads, oracle_heads),
-            "static_taylor_spearman_channels": _spearman(static_channels, oracle_channels),
+            "gate_spearman_heads": _spearman(gate_heads, heldout_heads),
+            "gate_spearman_channels": _spearman(gate_channels, heldout_channels),
+            "static_spearman_heads": _spearman(static_heads, heldout_heads),
+            "static_spearman_channels": _spearman(static_channels, heldout_channels),
             "train_plan_agreement": sum(plan_agreement(gate, subset, t) for t in train_targets[subset])
             / len(train_targets[subset]),
         }
@@ -223,6 +231,6 @@ def train_gate(
         "config": asdict(config),
         "fit_loss_first_last": [history[0], history[-1]],
         "refinement": refinement,
-        "subsets": rank_report(gate, model, heldout, targets),
+        "subsets": rank_report(gate, model, heldout, targets, config),
     }
     return gate, report
