@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
     "monitor": ("sentryfuse_ros.live_view", "Live view of a running system: predictions, live sensors, power, latency, accuracy"),
     "demo": ("sentryfuse_ros.demo", "Run the whole system with the simulator and a fault schedule, with the live view"),
     "gate": {
-        "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative Taylor targets)"),
+        "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative importance targets)"),
     },
     "eval": ("sentryfuse_ros.evaluation.cli", "Compare SentryGate with the pruning baselines over modality subsets, ratios and seeds (resumable)"),
     "train": ("sentryfuse_ros.training.cli", "Train a SentryAttend variant (modality-dropout curriculum) on the prepared dataset"),

@@ -1,13 +1,13 @@
 """inference_node: SentryGate-pruned SentryAttend predictions for the sensors that are alive.
 
 Lifecycle: configure loads and checks the weights and gate and builds the plan cache; activate
-subscribes the sensors and ModalityState and starts the prediction timer; deactivate stops
-them and frees the cached plans and sensor windows; cleanup drops the model.
+subscribes the sensors and ModalityState and starts the tick; deactivate stops them and frees
+the cached plans and sensor windows; cleanup drops the model.
 
 A tick runs as soon as a valid sensor message arrives and the previous tick is at least
-1/rate_hz old (the message triggers a guard condition that wakes the tick's callback group), so
-every prediction is made on fresh data without waiting for a free-running timer. Each tick takes the
-live modality set and power level from ModalityState (or, when the monitor is silent, judges
+1/rate_hz old (the message triggers a guard condition that wakes the tick's callback group),
+so every prediction is made on fresh data without waiting for a free-running timer. Each tick
+takes the live modality set and power level from ModalityState (or, when the monitor is silent, judges
 freshness itself), picks the cached plan for exactly that situation, runs it on the newest
 stamp-aligned sensor windows and publishes a Prediction whose header is the newest source stamp
 and frame.
@@ -15,7 +15,7 @@ and frame.
 Executor: single-threaded. rclpy's MultiThreadedExecutor was measured spinning its dispatch
 thread at 93% of a core with the sensors at their nominal rates (an entity whose mutually
 exclusive group is busy stays ready, so the wait returns at once), which starved the sensor
-callbacks and stretched a 3 ms tick to 40 ms. A tick (preprocessing and a pruned forward, a few
+callbacks and stretched a 5 ms tick to 40 ms (`sentryfuse bench ros`). A tick (preprocessing and a pruned forward, a few
 ms) is short enough that parameter services and sensor callbacks, each in their own callback
 group, wait at most that long; sensor subscriptions are depth 1, so the newest data wins.
 """
