@@ -222,3 +222,25 @@ def test_cli_prepare_and_info(data_dir, capsys):
     assert sentryfuse(["data", "info", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "train" in out and "15000 samples" in out and "fr-armelle, it-menardi" in out and "es-co" in out
+
+
+def test_a_sample_streamed_as_sensor_messages_gives_the_stored_tensors(splits):
+    """The node's windows, fed a test sample the way sensor_sim publishes it (IMU rows at 100 Hz,
+    50 ms audio chunks), reproduce the tensors the offline evaluation uses."""
+    from sentryfuse_ros.nodes.sensor_windows import NS_PER_S, SensorWindows
+
+    split = splits["test"]
+    stored = split.tensors()
+    for index in range(5):
+        raw = split.raw(index)
+        windows, t0 = SensorWindows(), 100 * NS_PER_S
+        windows.add_image(t0, "camera", np.asarray(raw.image, dtype=np.uint8))
+        for row_index, row in enumerate(np.asarray(raw.imu, dtype=np.float32)):
+            windows.add_imu(t0 + row_index * NS_PER_S // 100, "imu", row)
+        audio, rate = np.asarray(raw.audio, dtype=np.float32), int(raw.audio_rate_hz)
+        chunk = rate // 20
+        for start in range(0, len(audio), chunk):
+            windows.add_audio(t0 + start * NS_PER_S // rate, "microphone", audio[start:start + chunk], rate)
+        snapshot = windows.snapshot(("camera", "imu", "audio"), max_skew_s=10.0)
+        for name in ("camera", "imu", "audio"):
+            torch.testing.assert_close(snapshot.inputs[name][0], stored[name][index], atol=2e-3, rtol=0)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from sentryfuse_ros.nodes.replay_timeline import audio_indices, imu_row
+from sentryfuse_ros.nodes.replay_timeline import audio_chunk_owner, audio_indices, imu_row, sample_at
 
 
 def test_imu_rows_end_on_the_sample_end_and_rest_before_the_trajectory():
@@ -32,3 +32,9 @@ def test_audio_chunks_tile_the_clip_so_it_ends_on_the_sample_end():
 def test_audio_shorter_clips_loop_with_their_end_on_the_sample_end():
     indices = audio_indices(0.0, 8000, 400, 300)
     assert len(indices) == 400 and indices[-1] == 299 and indices[-300] == 0 and indices[0] == 200
+
+
+def test_a_chunk_published_at_a_boundary_belongs_to_the_sample_it_recorded():
+    assert sample_at(3.999, 2.0, 5) == 6 and sample_at(4.0, 2.0, 5) == 7
+    assert audio_chunk_owner(4.0003, 0.05, 2.0, 5) == 6  # covers 3.95..4.00: the previous sample
+    assert audio_chunk_owner(4.0503, 0.05, 2.0, 5) == 7

@@ -2,10 +2,12 @@
 
 Every `sample_period_s` the next sample is replayed: its image repeated at camera.rate_hz, its
 IMU trajectory row by row at imu.rate_hz, its audio in audio.chunk_s chunks; the battery follows
-battery.initial and the fault schedule. IMU rows and audio samples follow the clock and end
-exactly at the sample's end (nodes/replay_timeline.py). Each sample's label goes out on
-ground_truth_topic as a std_msgs/Header (stamp = the first stamp of the sample's messages, frame_id = class name, e.g.
-"7"; latched), so a consumer can score predictions whose source stamps are at or after it.
+battery.initial and the fault schedule. IMU rows and audio samples follow the clock
+(nodes/replay_timeline.py): the IMU trajectory ends on the sample's end, the audio clip one chunk
+earlier, so that its last chunk has been delivered by then. Each sample's label goes out on
+ground_truth_topic as a std_msgs/Header (stamp = the first stamp of the sample's messages,
+frame_id = class name, e.g. "7"; latched), so a consumer can score predictions whose source
+stamps are at or after it.
 
     python -m sentryfuse_ros.nodes.sensor_sim --ros-args --params-file config/sentryfuse.yaml \
         -p fault_schedule:=config/faults/demo.yaml
@@ -90,6 +92,7 @@ class SensorSim(SentryLifecycleNode):
         self._t0 = time.monotonic()
         self._injector = MalformedInjector(self._faults)
         self._sample_index = None
+        self._clips: dict[int, tuple[np.ndarray, int, float]] = {}  # sample index -> (audio, rate, end time)
         self._publishing = {sensor: True for sensor in SENSOR_TYPES}
         self._start_timers()
         return result
@@ -150,7 +153,7 @@ class SensorSim(SentryLifecycleNode):
     def _advance(self, t: float) -> None:
         """Switch to the sample due at t, announcing its label."""
         v = self._values
-        index = v["start_index"] + int(t // v["sample_period_s"])
+        index = replay_timeline.sample_at(t, v["sample_period_s"], v["start_index"])
         if index == self._sample_index:
             return
         self._sample_index = index
@@ -159,8 +162,9 @@ class SensorSim(SentryLifecycleNode):
         stamp = self._now()
         self._camera_msg = encode.image_to_msg(np.asarray(sample.image, dtype=np.uint8), stamp, v["camera.frame_id"])
         self._imu_rows = np.asarray(sample.imu, dtype=np.float32)
-        self._audio = np.asarray(sample.audio, dtype=np.float32)
-        self._audio_rate = int(sample.audio_rate_hz)
+        # The chunk published right after a boundary still holds the previous sample's last audio.
+        self._clips = {index - 1: self._clips[index - 1]} if index - 1 in self._clips else {}
+        self._clips[index] = (np.asarray(sample.audio, dtype=np.float32), int(sample.audio_rate_hz), self._sample_end)
         self._pubs["ground_truth"].publish(Header(stamp=stamp, frame_id=CLASS_NAMES[int(sample.label)]))
 
     def _may_publish(self, sensor: str, t: float) -> bool:
@@ -206,13 +210,18 @@ class SensorSim(SentryLifecycleNode):
     def _on_audio(self) -> None:
         t = self._elapsed()
         self._advance(t)
-        chunk_s = self._values["audio.chunk_s"]
-        size = max(1, round(chunk_s * self._audio_rate))
-        chunk = self._audio[replay_timeline.audio_indices(self._sample_end - t, self._audio_rate, size, self._audio.size)]
+        v = self._values
+        chunk_s = v["audio.chunk_s"]
+        owner = replay_timeline.audio_chunk_owner(t, chunk_s, v["sample_period_s"], v["start_index"])
+        clip, rate, end = self._clips.get(owner, self._clips[self._sample_index])
+        size = max(1, round(chunk_s * rate))
+        # The clip ends one chunk before the sample does: a microphone delivers a chunk only once
+        # it is complete, so this is the last moment the whole recording has arrived.
+        chunk = clip[replay_timeline.audio_indices(end - chunk_s - t, rate, size, clip.size)]
         if self._may_publish("audio", t):
             # A microphone publishes a chunk once it is complete: its first sample is chunk_s old.
             stamp = ns_to_stamp(stamp_to_ns(self._now()) - int(chunk_s * NS_PER_S))
-            msg = encode.audio_to_msg(chunk, self._audio_rate, stamp, self._values["audio.frame_id"])
+            msg = encode.audio_to_msg(chunk, rate, stamp, v["audio.frame_id"])
             self._send("audio", msg, t)
 
     def _on_battery(self) -> None:
