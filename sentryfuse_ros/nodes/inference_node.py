@@ -12,12 +12,13 @@ freshness itself), picks the cached plan for exactly that situation, runs it on 
 stamp-aligned sensor windows and publishes a Prediction whose header is the newest source stamp
 and frame.
 
-Executor: single-threaded. rclpy's MultiThreadedExecutor was measured spinning its dispatch
-thread at 93% of a core with the sensors at their nominal rates (an entity whose mutually
-exclusive group is busy stays ready, so the wait returns at once), which starved the sensor
-callbacks and stretched a 5 ms tick to 40 ms (`sentryfuse bench ros`). A tick (preprocessing and a pruned forward, a few
-ms) is short enough that parameter services and sensor callbacks, each in their own callback
-group, wait at most that long; sensor subscriptions are depth 1, so the newest data wins.
+Executor: single-threaded (nodes/lifecycle.run_node). Under rclpy's MultiThreadedExecutor this
+node's dispatch thread spun at 93% of a core, starving the sensor callbacks and stretching a
+5 ms tick to 40 ms (`sentryfuse bench ros`). A tick (preprocessing and a pruned forward, a few
+ms) is short enough that parameter services and sensor callbacks wait at most that long, and
+sensor subscriptions are depth 1, so the newest data wins. The tick and the sensors still have
+their own callback groups and share the windows under a lock, so the node stays correct in a
+multi-threaded component container.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class InferenceNode(SentryLifecycleNode):
         super().__init__("inference_node", PARAMS, **kwargs)
         self._sensor_group = MutuallyExclusiveCallbackGroup()
         self._tick_group = MutuallyExclusiveCallbackGroup()
-        self._lock = threading.Lock()  # sensor callbacks write the windows the tick reads
+        self._lock = threading.Lock()  # sensor callbacks write the windows the tick reads (multi-threaded hosts)
         self._windows = SensorWindows()
         self._loaded: dict[tuple[str, str], PlanCache | str] = {}  # validated model loads (or the error)
         self._cache: PlanCache | None = None

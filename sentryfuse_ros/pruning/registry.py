@@ -55,9 +55,7 @@ def build_method(name: str, backbone: Path | None = None, gate: Path | None = No
     if name in GATE_METHODS:
         from sentryfuse_ros.pruning.sentry_gate_method import SentryGateMethod
 
-        method = SentryGateMethod(gate_path=gate, backbone_path=backbone, refinement=GATE_ABLATIONS.get(name))
-        method.name = name
-        return method
+        return SentryGateMethod(gate_path=gate, backbone_path=backbone, refinement=GATE_ABLATIONS.get(name), name=name)
     if name not in FACTORIES:
         raise ValueError(f"unknown pruning method {name!r}; choose from {', '.join(METHOD_NAMES)}")
     return FACTORIES[name]()

@@ -50,7 +50,6 @@ def with_scales(plan: PrunePlan, head_scales: list[Tensor], channel_scales: list
 
 
 class SentryGateMethod:
-    name = "sentrygate"
     subset_aware = True
 
     def __init__(
@@ -59,12 +58,14 @@ class SentryGateMethod:
         gate_path: Path | None = None,
         backbone_path: Path | None = None,
         refinement: str | None = None,
+        name: str = "sentrygate",
     ):
         """Use `gate`, or load the gate at `gate_path` (default: shipped) after checking that it was
         trained for the backbone at `backbone_path` (default: shipped)."""
         if gate is None:
             backbone_weights = checkpoint_paths(backbone_path or shipped_checkpoint())[0]
             gate = load_gate(gate_path or shipped_gate(), expected_backbone_sha256=_sha256(backbone_weights)).gate
+        self.name = name
         self.gate = gate
         self.refinement = refinement  # None: the gate's own choice
 
