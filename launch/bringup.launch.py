@@ -1,6 +1,10 @@
 """Bring up SentryFuse: heartbeat_monitor, inference_node and (with use_sim:=true) sensor_sim.
 
-    ros2 launch sentryfuse bringup.launch.py [namespace:=robot1] [use_sim:=true] \
+heartbeat_monitor and inference_node run in one process (`perception`, sharing each sensor
+subscription) unless composed:=false. Every process gets the shipped Fast DDS profile for large
+frames (config/fastdds_large_frames.xml) unless FASTDDS_DEFAULT_PROFILES_FILE is already set.
+
+    ros2 launch sentryfuse bringup.launch.py [namespace:=robot1] [use_sim:=true] [composed:=false] \
         [params_file:=my.yaml] [weights:=my.safetensors] [gate:=my_gate.safetensors] [fault_schedule:=faults.yaml] [log_level:=debug]
 
 The node list and arguments come from sentryfuse_ros.launch_plan, which `sentryfuse bringup`
@@ -12,11 +16,11 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import LifecycleNode
+from launch_ros.actions import LifecycleNode, Node
 
-from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, PACKAGE
+from sentryfuse_ros.bringup import TRUE_WORDS
+from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, PACKAGE, processes
 
 
 def _nodes(context):
@@ -27,8 +31,13 @@ def _nodes(context):
     weights = LaunchConfiguration("weights").perform(context)
     gate = LaunchConfiguration("gate").perform(context)
     fault_schedule = LaunchConfiguration("fault_schedule").perform(context)
+    composed = LaunchConfiguration("composed").perform(context).lower() in TRUE_WORDS
+    use_sim = LaunchConfiguration("use_sim").perform(context).lower() in TRUE_WORDS
+    env = {}
+    if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = os.path.join(share, "config", "fastdds_large_frames.xml")
     actions = []
-    for spec in NODES:
+    for spec in processes(composed, use_sim):
         parameters = [params_file]
         if spec.takes_weights and weights:
             parameters.append({"weights_path": weights})
@@ -36,18 +45,17 @@ def _nodes(context):
             parameters.append({"gate_path": gate})
         if spec.sim_only and fault_schedule:
             parameters.append({"fault_schedule": fault_schedule})
-        actions.append(
-            LifecycleNode(
-                package=PACKAGE,
-                executable=spec.executable,
-                name=spec.name,
-                namespace=LaunchConfiguration("namespace"),
-                parameters=parameters,
-                ros_arguments=["--log-level", LaunchConfiguration("log_level")],
-                output="screen",
-                condition=IfCondition(LaunchConfiguration("use_sim")) if spec.sim_only else None,
-            )
+        common = dict(
+            package=PACKAGE,
+            executable=spec.executable,
+            namespace=LaunchConfiguration("namespace"),
+            parameters=parameters,
+            ros_arguments=["--log-level", LaunchConfiguration("log_level")],
+            additional_env=env,
+            output="screen",
         )
+        # A composed process hosts several lifecycle nodes under their own names.
+        actions.append(Node(**common) if spec.hosts else LifecycleNode(name=spec.name, **common))
     return actions
 
 

@@ -8,6 +8,7 @@ arguments plus ROS-style remaps (`--remap /camera/image:=/front/image`).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, NodeSpec, source_config_dir
+from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, NodeSpec, fastdds_profile, processes, source_config_dir
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
@@ -33,6 +34,7 @@ class BringupConfig:
     namespace: str = ""
     params_file: Path = field(default_factory=lambda: source_config_dir() / "sentryfuse.yaml")
     use_sim: bool = False
+    composed: bool = True
     weights: str = ""
     gate: str = ""
     fault_schedule: str = ""
@@ -52,6 +54,7 @@ class BringupConfig:
         if values.get("params_file"):
             config.params_file = Path(values["params_file"])
         config.use_sim = _parse_bool("use_sim", values.get("use_sim", "false"))
+        config.composed = _parse_bool("composed", values.get("composed", "true"))
         config.weights = values.get("weights", "")
         config.gate = values.get("gate", "")
         config.fault_schedule = values.get("fault_schedule", "")
@@ -75,9 +78,15 @@ class BringupConfig:
     def nodes(self) -> list[NodeSpec]:
         return [spec for spec in NODES if self.use_sim or not spec.sim_only]
 
+    def processes(self) -> list[NodeSpec]:
+        return processes(self.composed, self.use_sim)
+
     def command(self, spec: NodeSpec) -> list[str]:
-        """The `python -m` command line of one node, with the same ROS arguments launch_ros would pass."""
-        ros_args = ["--ros-args", "-r", f"__node:={spec.name}", "--params-file", str(self.params_file)]
+        """The `python -m` command line of one process, with the same ROS arguments launch_ros would pass."""
+        ros_args = ["--ros-args"]
+        if not spec.hosts:  # a composed process's nodes keep their own names
+            ros_args += ["-r", f"__node:={spec.name}"]
+        ros_args += ["--params-file", str(self.params_file)]
         if self.namespace:
             ros_args += ["-r", f"__ns:={self.namespace}"]
         if spec.takes_weights and self.weights:
@@ -90,6 +99,13 @@ class BringupConfig:
             ros_args += ["-r", remap]
         ros_args += ["--log-level", self.log_level]
         return [sys.executable, "-m", spec.module, *ros_args]
+
+
+def node_environment() -> dict[str, str]:
+    """This environment, plus the shipped Fast DDS profile for large frames unless one is set."""
+    env = dict(os.environ)
+    env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(fastdds_profile()))
+    return env
 
 
 def _parse_bool(name: str, text: str) -> bool:
@@ -114,7 +130,7 @@ def _check_params_file(path: Path) -> None:
 
 
 class Bringup:
-    """Runs one process per node, prefixes their output, and stops them all together."""
+    """Runs the processes of the launch plan, prefixes their output, and stops them all together."""
 
     def __init__(self, config: BringupConfig, output=sys.stdout):
         self.config = config
@@ -123,9 +139,10 @@ class Bringup:
         self._print_lock = threading.Lock()
 
     def start(self) -> None:
-        for spec in self.config.nodes():
+        for spec in self.config.processes():
             process = subprocess.Popen(
-                self.config.command(spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+                self.config.command(spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+                env=node_environment(),
             )
             self.processes[spec.name] = process
             threading.Thread(target=self._relay, args=(spec.name, process), daemon=True).start()
@@ -193,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"sentryfuse bringup: {error}", file=sys.stderr)
         return 2
     if args.print_commands:
-        for spec in config.nodes():
+        for spec in config.processes():
             print(" ".join(config.command(spec)))
         return 0
     bringup = Bringup(config)

@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
     "data": ("sentryfuse_ros.data.cli", "Build or inspect the tri-modal digits benchmark"),
     "bringup": ("sentryfuse_ros.bringup", "Start the SentryFuse nodes from the launch plan and parameter YAML (no ros2 launch needed)"),
     "monitor": ("sentryfuse_ros.live_view", "Live view of a running system: predictions, live sensors, power, latency, accuracy"),
+    "record": ("sentryfuse_ros.bags.record", "Record the sensor, state, prediction and label topics into a rosbag2 bag (MCAP)"),
+    "replay": ("sentryfuse_ros.bags.replay", "Play a rosbag2 bag (mcap or sqlite3) with its recorded timing, so the nodes run without sensors"),
     "demo": ("sentryfuse_ros.demo", "Run the whole system with the simulator and a fault schedule, with the live view"),
     "gate": {
         "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative importance targets)"),
@@ -28,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
         "monitor": ("sentryfuse_ros.bench.monitor_bench", "Dropout detection latency and CPU of heartbeat_monitor"),
         "model": ("sentryfuse_ros.bench.model_bench", "Accuracy per modality subset, FLOPs and latency of the shipped SentryAttend checkpoints"),
         "ros": ("sentryfuse_ros.bench.ros_bench", "End-to-end latency, plan switch time, CPU per node and live vs offline accuracy of the running system"),
+        "power": ("sentryfuse_ros.bench.power_bench", "CPU per process, CPU per prediction, live accuracy and latency of the running system at each power level (--robot-rates: also a robot's streams)"),
     },
 }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 from sentryfuse_ros.bringup import Bringup, BringupConfig, BringupError

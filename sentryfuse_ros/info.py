@@ -22,7 +22,9 @@ def _version(module_name: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from sentryfuse_ros import __version__
+    from sentryfuse_ros.fastdds_profile import ENV, profile_status
 
+    profile, profile_broken = profile_status()
     rows = [
         ("sentryfuse", __version__),
         ("python", platform.python_version()),
@@ -33,9 +35,10 @@ def run(args: argparse.Namespace) -> int:
         ("ROS_DOMAIN_ID", os.environ.get("ROS_DOMAIN_ID", "0 (default)")),
         ("ROS_AUTOMATIC_DISCOVERY_RANGE", os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "")),
         ("RMW_IMPLEMENTATION", os.environ.get("RMW_IMPLEMENTATION", "default")),
+        (ENV, profile),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     broken = [name for name, value in rows[4:6] if value.startswith("unavailable")]
-    return 1 if args.strict and broken else 0
+    return 1 if args.strict and (broken or profile_broken) else 0

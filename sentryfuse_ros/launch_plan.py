@@ -17,6 +17,7 @@ class NodeSpec:
     module: str  # `python -m` entry point, for the pip-only launcher
     sim_only: bool = False  # started only when use_sim is true
     takes_weights: bool = False  # receives the weights and gate launch arguments (weights_path, gate_path)
+    hosts: tuple[str, ...] = ()  # a composed process: the nodes it runs (each reads its own YAML section)
 
 
 NODES: tuple[NodeSpec, ...] = (
@@ -24,6 +25,26 @@ NODES: tuple[NodeSpec, ...] = (
     NodeSpec("inference_node", "inference_node", "sentryfuse_ros.nodes.inference_node", takes_weights=True),
     NodeSpec("sensor_sim", "sensor_sim", "sentryfuse_ros.nodes.sensor_sim", sim_only=True),
 )
+
+# heartbeat_monitor and inference_node in one process sharing each sensor subscription
+# (nodes/perception.py): each message is received and taken once for both.
+PERCEPTION = NodeSpec(
+    "perception", "perception", "sentryfuse_ros.nodes.perception", takes_weights=True,
+    hosts=("heartbeat_monitor", "inference_node"),
+)
+
+
+def processes(composed: bool, use_sim: bool) -> list[NodeSpec]:
+    """What to start: PERCEPTION in place of the nodes it hosts when composed."""
+    specs = [spec for spec in NODES if use_sim or not spec.sim_only]
+    if not composed:
+        return specs
+    return [PERCEPTION, *(spec for spec in specs if spec.name not in PERCEPTION.hosts)]
+
+
+def fastdds_profile() -> Path:
+    """The Fast DDS profile that lets camera-sized best-effort messages through shared memory."""
+    return source_config_dir() / "fastdds_large_frames.xml"
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,8 @@ LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "ROS namespace for every SentryFuse node"),
     LaunchArgument("params_file", "", "parameter YAML (default: the package's config/sentryfuse.yaml)"),
     LaunchArgument("use_sim", "false", "also start sensor_sim, which replays the benchmark's test split"),
+    LaunchArgument("composed", "true", "run heartbeat_monitor and inference_node in one process that takes each sensor "
+                   "message once for both (false: a process each)"),
     LaunchArgument("weights", "", "SentryAttend weights for inference_node (default: the shipped ones)"),
     LaunchArgument("gate", "", "SentryGate weights trained for those SentryAttend weights (default: the shipped gate)"),
     LaunchArgument("fault_schedule", "", "fault schedule YAML for sensor_sim (default: none)"),

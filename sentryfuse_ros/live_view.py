@@ -12,51 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass, field
 
-POWER_NAMES = ("full", "normal", "low", "critical")
-
-
-@dataclass
-class RunningScore:
-    """Per-sample accuracy from a stream of (stamp-ordered) predictions and ground-truth labels."""
-
-    truths: list[tuple[int, str]] = field(default_factory=list)  # (stamp_ns, label), in order
-    last_prediction: dict[int, str] = field(default_factory=dict)  # sample stamp -> newest predicted label
-    scored: dict[int, bool] = field(default_factory=dict)
-
-    def on_truth(self, stamp_ns: int, label: str) -> None:
-        if not self.truths or stamp_ns > self.truths[-1][0]:
-            self.truths.append((stamp_ns, label))
-            self._score_finished()
-
-    def on_prediction(self, stamp_ns: int, label: str) -> None:
-        sample = self._sample_at(stamp_ns)
-        if sample is not None:
-            self.last_prediction[sample] = label
-
-    def _sample_at(self, stamp_ns: int) -> int | None:
-        owner = None
-        for start, _label in self.truths:
-            if start <= stamp_ns:
-                owner = start
-        return owner
-
-    def _score_finished(self) -> None:
-        """Every sample but the newest is finished: score its last prediction."""
-        labels = dict(self.truths)
-        for start, _ in self.truths[:-1]:
-            if start not in self.scored and start in self.last_prediction:
-                self.scored[start] = self.last_prediction[start] == labels[start]
-
-    @property
-    def accuracy(self) -> float | None:
-        return sum(self.scored.values()) / len(self.scored) if self.scored else None
-
-    def summary(self) -> str:
-        if not self.scored:
-            return "accuracy: no finished sample yet"
-        return f"accuracy {100 * self.accuracy:.1f}% ({sum(self.scored.values())}/{len(self.scored)} samples)"
+from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
+from sentryfuse_ros.scoring import RunningScore
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +46,7 @@ class LiveView:
         from std_msgs.msg import Header
 
         from sentryfuse.msg import ModalityState, Prediction
-        from sentryfuse_ros.nodes.qos import latched_state_qos
+        from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos
         from sentryfuse_ros.nodes.stamps import stamp_to_ns
 
         rclpy.init()
@@ -102,7 +60,7 @@ class LiveView:
                 self._print(f"plan -> {msg.plan_id} ({msg.kept_parameters}/{msg.total_parameters} parameters)")
                 self.previous_plan = msg.plan_id
 
-        node.create_subscription(Prediction, self._topic("sentryfuse/prediction"), on_prediction, 10)
+        node.create_subscription(Prediction, self._topic("sentryfuse/prediction"), on_prediction, reliable_qos(10))
         node.create_subscription(ModalityState, self._topic("sentryfuse/modality_state"),
                                  lambda m: setattr(self, "latest_state", m), latched_state_qos())
         node.create_subscription(Header, self._topic("sentryfuse/ground_truth"),
@@ -133,7 +91,8 @@ class LiveView:
         accuracy = "" if self.score.accuracy is None else f" | acc {100 * self.score.accuracy:.1f}% ({len(self.score.scored)})"
         return (
             f"t={elapsed_s:5.1f}s truth {truth} pred {p.label} ({p.confidence:.2f}) | live {'+'.join(p.live_modalities)}"
-            f" | {POWER_NAMES[p.power_level] if p.power_level < 4 else p.power_level} {battery} | ratio {p.prune_ratio:.2f}"
+            f" | {LEVEL_NAMES[p.power_level] if p.power_level < len(LEVEL_NAMES) else p.power_level} {battery}"
+            f" | ratio {p.prune_ratio:.2f}"
             f" | {p.inference_time_ms:.1f} ms, e2e {self.latest_e2e_ms:.0f} ms{accuracy}"
         )
 

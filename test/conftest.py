@@ -1,10 +1,10 @@
 """Shared fixtures: every test run gets its own ROS_DOMAIN_ID and loopback-only discovery,
-and processes started by a test are always stopped."""
+processes started by a test are always stopped, a test's own rclpy node (`ros_node`), tiny
+model configs (`from conftest import TINY`) and a tiny backbone with its gate (`tiny_weights`)."""
 
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import time
@@ -12,12 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from sentryfuse_ros.model.config import SentryAttendConfig
+from sentryfuse_ros.ros_domain import fresh_domain_id
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Set before anything imports rclpy: a unique domain per pytest run (so concurrent runs on
 # one machine never hear each other) and discovery that never leaves loopback.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
+os.environ.setdefault("ROS_DOMAIN_ID", str(fresh_domain_id()))
+
+# Tiny SentryAttend configs: fast to build, same code paths as the shipped model.
+TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=32, dropout=0.0)
+# Narrower, with an FFN width that is not a power of two (checkpoint and model shape checks).
+NARROW = SentryAttendConfig(d_model=16, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=4, ffn_dim=24, dropout=0.0)
+# One layer of two heads sharing one K/V group: the fastest to train.
+ONE_LAYER = SentryAttendConfig(d_model=16, n_layers=1, n_heads=2, n_kv_groups=1, head_dim=8, ffn_dim=16, dropout=0.0)
 
 
 class ProcessGroup:
@@ -74,3 +84,47 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, spin=None) -> bo
         else:
             time.sleep(interval)
     return bool(predicate())
+
+
+@pytest.fixture
+def ros_node(request):
+    """rclpy initialised for one test, and a node of the test's own to publish, subscribe and call
+    services with."""
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node(f"{request.module.__name__}_node")
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()
+
+
+def must_call(node, service_type, service: str, request, timeout: float = 10.0):
+    """The service's response; fails the test if it is not there or does not answer in time."""
+    from sentryfuse_ros.nodes.lifecycle_client import call_service
+
+    response = call_service(node, service_type, service, request, timeout)
+    assert response is not None, f"{service} did not answer within {timeout:g} s"
+    return response
+
+
+def kept_counts(plan) -> tuple[int, int]:
+    """(heads, FFN channels) a PrunePlan keeps over all layers."""
+    return sum(len(l.kept_heads) for l in plan.layers), sum(len(l.kept_channels) for l in plan.layers)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A random tiny backbone and a gate registered to it: fast to load, same code paths as the
+    shipped weights (weights path, gate path)."""
+    from sentryfuse_ros.model import SentryAttend
+    from sentryfuse_ros.model.checkpoint import backbone_sha256, save_checkpoint
+    from sentryfuse_ros.model.gate_checkpoint import save_gate
+    from sentryfuse_ros.model.sentry_gate import SentryGate
+    from sentryfuse_ros.pruning.gate_training import gate_config_for
+
+    folder = tmp_path_factory.mktemp("weights")
+    backbone = SentryAttend(TINY).eval()
+    weights = save_checkpoint(backbone, folder / "tiny")
+    gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), folder / "gate", backbone_sha256(weights))
+    return weights, gate

@@ -13,7 +13,7 @@ from sensor_msgs.msg import BatteryState, Image, Imu
 
 from sentryfuse.msg import AudioChunk, ModalityState
 from sentryfuse_ros.nodes import encode
-from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
+from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
 
 TOPICS = {"camera": (Image, "camera/image_raw"), "imu": (Imu, "imu/data"), "audio": (AudioChunk, "audio/chunk"),
           "battery": (BatteryState, "battery/state")}
@@ -30,7 +30,7 @@ class MonitorRig:
         self._subs = [
             node.create_subscription(ModalityState, f"{namespace}/sentryfuse/modality_state",
                                      lambda m: self.states.append((time.monotonic(), m)), latched_state_qos()),
-            node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10),
+            node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable_qos(10)),
         ]
         self.sent: Counter = Counter()
         self.last_sent: dict[str, float] = {}

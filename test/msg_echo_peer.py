@@ -8,9 +8,9 @@ import sys
 import time
 
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 import sentryfuse.msg
+from sentryfuse_ros.nodes.qos import reliable_qos
 
 
 def main() -> None:
@@ -18,7 +18,7 @@ def main() -> None:
     lifetime_s = float(sys.argv[2])
     rclpy.init()
     node = rclpy.create_node("msg_echo_peer")
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    qos = reliable_qos(10)
     publisher = node.create_publisher(message_type, "roundtrip/out", qos)
     node.create_subscription(message_type, "roundtrip/in", publisher.publish, qos)
     print("echo peer ready", flush=True)

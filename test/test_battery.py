@@ -5,7 +5,7 @@ import math
 import pytest
 from sensor_msgs.msg import BatteryState
 
-from sentryfuse_ros.nodes.battery import BatteryMonitor, BatteryNormaliser
+from sentryfuse_ros.nodes.battery import PERCENT_EVIDENCE, BatteryMonitor, BatteryNormaliser
 from sentryfuse_ros.nodes.power_level import PowerConfig, PowerLevelSelector
 
 NAN = float("nan")
@@ -23,8 +23,18 @@ def test_fraction_is_used_as_is():
     assert reading.percentage == pytest.approx(0.42) and reading.warning == "" and reading.usable
 
 
+def test_one_reading_above_1_does_not_change_how_later_readings_are_read():
+    normaliser = BatteryNormaliser("auto")
+    glitch = _read(normaliser, 7.0)
+    assert not glitch.usable and "1/3" in glitch.warning
+    assert _read(normaliser, 0.9).percentage == pytest.approx(0.9)
+    assert not _read(normaliser, 50.0).usable and not _read(normaliser, 50.0).usable, "the count restarted"
+
+
 def test_percent_values_are_scaled_and_the_source_stays_percent():
     normaliser = BatteryNormaliser("auto")
+    for _ in range(PERCENT_EVIDENCE - 1):
+        assert not _read(normaliser, 85.0).usable  # not yet evidence enough
     first = _read(normaliser, 85.0)
     assert first.percentage == pytest.approx(0.85) and "0..100" in first.warning
     later = _read(normaliser, 0.8)  # 0.8 % from a percent source, not 80 %

@@ -10,41 +10,33 @@ import sys
 import pytest
 import torch
 import yaml
-from conftest import REPO_ROOT
 
+from conftest import REPO_ROOT
 from sentryfuse_ros.bench.offline_replay import PlanMismatch, offline_labels, synthetic_inputs
 from sentryfuse_ros.bench.paired_accuracy import compare
 from sentryfuse_ros.bench.plan_switch import SwitchTracker, time_cached_switches
 from sentryfuse_ros.bench.ros_bench import CACHED_SWITCHES
 from sentryfuse_ros.bench.ros_bench_setup import bench_params, repeated_schedule
-from sentryfuse_ros.launch_plan import params_key
 from sentryfuse_ros.bench.sample_ledger import PlanUsed, SampleLedger, ScoredSample
 from sentryfuse_ros.cli import main
-from sentryfuse_ros.launch_plan import NODES
-from sentryfuse_ros.live_view import RunningScore
+from sentryfuse_ros.launch_plan import params_key, processes
+from sentryfuse_ros.scoring import RunningScore
 from sentryfuse_ros.modalities import MODALITY_SUBSETS
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
-from sentryfuse_ros.model.checkpoint import _sha256, save_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import save_gate
-from sentryfuse_ros.model.sentry_gate import SentryGate
+from sentryfuse_ros.model import load_checkpoint
+from sentryfuse_ros.model.gate_checkpoint import load_gate
 from sentryfuse_ros.nodes.fault_schedule import FaultSchedule
 from sentryfuse_ros.nodes.sim_sources import SyntheticSource
-from sentryfuse_ros.pruning.gate_training import gate_config_for
 from sentryfuse_ros.pruning.plan_cache import PlanCache
 
-TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=32, dropout=0.0)
 FULL = PlanUsed("camera+imu+audio@0.00", ("camera", "imu", "audio"), 0.0)
 NO_CAMERA = PlanUsed("imu+audio@0.20", ("imu", "audio"), 0.2)
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("weights")
-    backbone = SentryAttend(TINY).eval()
-    weights = save_checkpoint(backbone, folder / "tiny")
-    gate = SentryGate(gate_config_for(backbone, hidden=16)).eval()
-    return backbone, gate, weights, save_gate(gate, folder / "gate", _sha256(weights))
+def tiny_models(tiny_weights):
+    """(backbone, gate, weights path, gate path) of conftest's tiny_weights."""
+    weights, gate = tiny_weights
+    return load_checkpoint(weights).model, load_gate(gate).gate, weights, gate
 
 
 # --- which sample, which plan ----------------------------------------------------------------
@@ -183,6 +175,7 @@ def test_bench_params_change_only_the_sims_source_and_start():
 
 
 # --- the whole system ------------------------------------------------------------------------------
+@pytest.mark.slow  # the bench's node processes over DDS
 def test_short_run_reports_latency_switches_cpu_and_accuracy(tiny_models, tmp_path):
     _, _, weights, gate = tiny_models
     command = [sys.executable, "-m", "sentryfuse_ros.cli", "bench", "ros", "--duration", "10", "--source", "synthetic",
@@ -204,7 +197,7 @@ def test_short_run_reports_latency_switches_cpu_and_accuracy(tiny_models, tmp_pa
     rates = report["sensor_rates_hz"]
     assert set(rates) == {"camera", "imu", "audio"} and rates["imu"]["expected"] == 100.0
     assert all(rate["count"] > 0 and 0 < rate["p5"] <= rate["p50"] for rate in rates.values())
-    assert set(report["cpu_percent"]) == {spec.name for spec in NODES}
+    assert set(report["cpu_percent"]) == {spec.name for spec in processes(composed=True, use_sim=True)}
     assert all(percent > 0 for percent in report["cpu_percent"].values())
     accuracy = report["accuracy"]
     assert accuracy["samples"] >= 3 and accuracy["label_mismatches"] == 0

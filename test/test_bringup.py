@@ -112,3 +112,32 @@ def test_launch_file_declares_the_documented_arguments():
     assert set(declared) == {argument.name for argument in LAUNCH_ARGUMENTS}
     for argument in LAUNCH_ARGUMENTS:
         assert declared[argument.name].description == argument.description
+
+
+def test_monitor_and_inference_run_composed_by_default_with_the_large_frame_profile(monkeypatch):
+    from sentryfuse_ros.bringup import node_environment
+    from sentryfuse_ros.launch_plan import PERCEPTION, fastdds_profile
+
+    assert [spec.name for spec in _config("use_sim:=true").processes()] == ["perception", "sensor_sim"]
+    assert [spec.name for spec in _config("composed:=false").processes()] == ["heartbeat_monitor", "inference_node"]
+    command = " ".join(_config().command(PERCEPTION))
+    assert "__node:=" not in command, "a composed process's nodes keep their own names"
+    assert "sentryfuse_ros.nodes.perception" in command
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    assert node_environment()["FASTDDS_DEFAULT_PROFILES_FILE"] == str(fastdds_profile())
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/robot/own.xml")
+    assert node_environment()["FASTDDS_DEFAULT_PROFILES_FILE"] == "/robot/own.xml", "the user's profile wins"
+    with pytest.raises(BringupError, match="composed must be true or false"):
+        _config("composed:=sometimes")
+
+
+def test_shipped_fastdds_profile_gives_shared_memory_room_for_vga_frames(monkeypatch):
+    from sentryfuse_ros.fastdds_profile import VGA_BGR8_BYTES, profile_status, shm_segment_bytes
+    from sentryfuse_ros.launch_plan import fastdds_profile
+
+    assert shm_segment_bytes(fastdds_profile()) >= 4 * VGA_BGR8_BYTES
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(fastdds_profile()))
+    assert profile_status()[1] is False
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/no/such/profile.xml")
+    text, broken = profile_status()
+    assert broken and "not a readable XML file" in text

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from conftest import NARROW
 from sentryfuse_ros.model import (
     CheckpointError,
     LayerShape,
@@ -17,14 +18,13 @@ from sentryfuse_ros.model import (
 from sentryfuse_ros.model.checkpoint import checkpoint_paths
 from sentryfuse_ros.training.config import variant_config
 
-TINY = SentryAttendConfig(d_model=16, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=4, ffn_dim=24, dropout=0.0)
 INPUTS = {"camera": torch.randn(2, 1, 28, 28), "imu": torch.randn(2, 6, 200), "audio": torch.randn(2, 40, 101)}
 
 
 @pytest.fixture
 def saved(tmp_path):
     torch.manual_seed(0)
-    model = SentryAttend(TINY).eval()
+    model = SentryAttend(NARROW).eval()
     model.fit_input_normalization({name: tensor * 2 + 1 for name, tensor in INPUTS.items()})
     model.blocks[0].attn.head_mask[3] = 0.0
     weights = save_checkpoint(model, tmp_path / "model", meta={"variant": "tiny", "epoch": 3})
@@ -35,7 +35,7 @@ def test_round_trip_restores_weights_buffers_config_and_meta(saved):
     model, weights = saved
     assert weights.name == "model.safetensors" and weights.with_suffix(".json").is_file()
     loaded = load_checkpoint(weights)
-    assert loaded.model.config == TINY and loaded.meta == {"variant": "tiny", "epoch": 3}
+    assert loaded.model.config == NARROW and loaded.meta == {"variant": "tiny", "epoch": 3}
     assert not loaded.model.training
     assert loaded.model.blocks[0].attn.head_mask.tolist() == [1.0, 1.0, 1.0, 0.0]
     torch.testing.assert_close(loaded.model(INPUTS), model(INPUTS))
@@ -46,7 +46,7 @@ def test_sliced_model_round_trips(tmp_path):
         LayerShape(n_heads=3, n_kv_groups=2, head_group=(1, 0, 1), ffn_dim=9),
         LayerShape(n_heads=1, n_kv_groups=1, head_group=(0,), ffn_dim=0),
     )
-    model = SentryAttend(SentryAttendConfig(**{**TINY.to_dict(), "layers": layers})).eval()
+    model = SentryAttend(SentryAttendConfig(**{**NARROW.to_dict(), "layers": layers})).eval()
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "sliced")).model
     assert loaded.config.layers == layers
     torch.testing.assert_close(loaded(INPUTS), model(INPUTS))

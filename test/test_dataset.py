@@ -8,14 +8,13 @@ The full cache is built once per machine by the same code as `sentryfuse data pr
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
 import torch
 
 from sentryfuse_ros.cli import main as sentryfuse
-from sentryfuse_ros.data import cache
+from sentryfuse_ros.data import build, cache
 from sentryfuse_ros.data.build import prepare
 from sentryfuse_ros.data.config import BuildConfig
 from sentryfuse_ros.data.dataset import CacheError, RawSample, default_data_dir, load_split
@@ -84,6 +83,7 @@ def _manifest(root, config):
 
 
 @BUILD_TIMEOUT
+@pytest.mark.slow  # two small builds, one with worker processes
 def test_build_is_deterministic(small_builds):
     config, (first, second) = small_builds
     checksums = [{split: entry["sha256"] for split, entry in _manifest(root, config)["splits"].items()}
@@ -93,15 +93,26 @@ def test_build_is_deterministic(small_builds):
 
 
 @BUILD_TIMEOUT
-def test_second_prepare_is_a_quick_no_op(small_builds):
+@pytest.mark.slow  # two small builds, one with worker processes
+def test_second_prepare_is_a_quick_no_op(small_builds, monkeypatch):
     config, (root, _) = small_builds
-    started = time.monotonic()
+    bench = cache.benchmark_dir(root, config.limit)
+    files_before = {path.name: path.stat().st_mtime_ns for path in bench.iterdir()}
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("a second prepare fetched or built something")
+
+    # Quick: it only checks the manifest and checksums; nothing is fetched, built or written.
+    monkeypatch.setattr(build, "fetch_sources", no_work)
+    monkeypatch.setattr(build, "load_or_build_clip_bank", no_work)
+    monkeypatch.setattr(build, "_SplitBuilder", no_work)
     result = prepare(root, config=config)
     assert not result.built
-    assert time.monotonic() - started < 2.0
+    assert {path.name: path.stat().st_mtime_ns for path in bench.iterdir()} == files_before
 
 
 @BUILD_TIMEOUT
+@pytest.mark.slow  # two small builds, one with worker processes
 def test_corrupt_or_outdated_cache_is_reported(small_builds, tmp_path):
     config, (root, _) = small_builds
     bench = cache.benchmark_dir(root, config.limit)
@@ -227,7 +238,8 @@ def test_cli_prepare_and_info(data_dir, capsys):
 def test_a_sample_streamed_as_sensor_messages_gives_the_stored_tensors(splits):
     """The node's windows, fed a test sample the way sensor_sim publishes it (IMU rows at 100 Hz,
     50 ms audio chunks), reproduce the tensors the offline evaluation uses."""
-    from sentryfuse_ros.nodes.sensor_windows import NS_PER_S, SensorWindows
+    from sentryfuse_ros.nodes.sensor_windows import SensorWindows
+    from sentryfuse_ros.nodes.stamps import NS_PER_S
 
     split = splits["test"]
     stored = split.tensors()

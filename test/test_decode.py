@@ -1,12 +1,13 @@
 """Message <-> numpy helpers shared by the nodes: round trips, and rejections with a reason."""
 
 import array
+import copy
 
 import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import CompressedImage, Imu
+from sensor_msgs.msg import CompressedImage, Image, Imu
 
 from sentryfuse.msg import AudioChunk
 from sentryfuse_ros.data.preprocess import InvalidInput
@@ -71,3 +72,37 @@ def test_battery_message_carries_the_value_verbatim():
     msg = encode.battery_to_msg(85.0, True, STAMP, "battery")
     assert msg.percentage == 85.0 and msg.present and msg.power_supply_status == msg.POWER_SUPPLY_STATUS_CHARGING
     assert np.isnan(msg.charge) and np.isnan(msg.capacity)
+
+
+def test_audio_is_read_from_the_message_buffer_and_only_channel_zero_is_checked():
+    mono = encode.audio_to_msg(np.linspace(-1, 1, 800, dtype=np.float32), 16000, STAMP, "mic")
+    samples = decode.audio_from_msg(mono)
+    assert np.shares_memory(samples, np.frombuffer(mono.samples, np.float32)) and not samples.flags.writeable
+    stereo = AudioChunk(sample_rate=48000, channels=2, samples=array.array("f", [0.1, float("nan"), 0.2, 0.8] * 600))
+    left = decode.audio_from_msg(stereo)  # a NaN in an unused channel does not cost the chunk
+    assert left.flags.c_contiguous and left.shape == (1200,)
+    np.testing.assert_array_equal(left, np.tile(np.float32([0.1, 0.2]), 600))
+    stereo.samples[0] = float("inf")
+    with pytest.raises(InvalidInput, match="NaN or Inf"):
+        decode.audio_from_msg(stereo)
+
+
+def test_imu_names_every_non_finite_channel():
+    msg = encode.imu_to_msg(np.zeros(6, np.float32), STAMP, "imu")
+    msg.linear_acceleration.x, msg.angular_velocity.z = float("inf"), float("nan")
+    with pytest.raises(InvalidInput, match="non-finite accel x, gyro z$"):
+        decode.imu_sample_from_msg(msg)
+
+
+def test_a_frame_check_rejects_exactly_what_decoding_rejects():
+    good = Image(height=6, width=8, encoding="32FC1", step=32, data=np.full((6, 8), 0.5, np.float32).tobytes())
+    decode.check_image_msg(good)
+    bad_step, nan = encode.image_to_msg(np.zeros((6, 8), np.uint8), Time(sec=1), "cam"), copy.deepcopy(good)
+    bad_step.step = 3
+    nan.data = np.full((6, 8), np.nan, np.float32).tobytes()
+    for msg in (bad_step, nan):
+        with pytest.raises(InvalidInput) as checked:
+            decode.check_image_msg(msg)
+        with pytest.raises(InvalidInput) as decoded:
+            decode.image_from_msg(msg)
+        assert str(checked.value) == str(decoded.value)

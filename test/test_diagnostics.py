@@ -46,6 +46,16 @@ def test_only_invalid_messages_is_an_error_with_the_reason():
     assert level == ERROR and "8000" in message
 
 
+def test_a_dead_sensor_whose_messages_are_rejected_says_why_in_the_message():
+    tracker = SensorLiveness(LivenessConfig(0.5, 5))
+    for step in range(5):
+        tracker.on_valid(step * 0.1)
+    tracker.on_invalid(1.0, "audio sample_rate 44100 Hz, expected 16000 Hz")
+    tracker.update(1.5)
+    level, message = sensor_level(tracker, 1.6, EXPECT)
+    assert level == ERROR and message.startswith("dead") and "44100" in message
+
+
 def _battery(**kwargs):
     values = dict(percentage=0.8, charging=False, received=True, stale=False, age_s=0.5, warning="")
     return BatterySnapshot(**(values | kwargs))

@@ -10,13 +10,14 @@ from sentryfuse_ros.cli import main
 from sentryfuse_ros.evaluation.cli import evaluate_and_report
 from sentryfuse_ros.evaluation.grid import QUICK_GRID, UNPRUNED, Row, RowKey
 from sentryfuse_ros.evaluation.report import ACCURACY_PLOT, GAIN_PLOT, REPORT
+from sentryfuse_ros.evaluation.run import GridData
 from sentryfuse_ros.evaluation.summary import FULL_SET, Table, headline
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
+from conftest import NARROW
+from sentryfuse_ros.model import SentryAttend
 from sentryfuse_ros.pruning.baselines.taylor import SubsetTaylorOracle
 from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.registry import build_method
 
-TINY = SentryAttendConfig(d_model=16, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=4, ffn_dim=16, dropout=0.0)
 SUBSETS = (("camera",), ("audio",), ("camera", "imu", "audio"))
 SPEC = replace(
     QUICK_GRID,
@@ -59,11 +60,11 @@ def _methods():
 
 def _run(tmp_path, methods):
     torch.manual_seed(0)
-    model = SentryAttend(TINY).eval()
+    model = SentryAttend(NARROW).eval()
     test_inputs, test_labels = _split(40, seed=1)
     calibration_inputs, calibration_labels = _split(16, seed=2)
     pool = Calibration(calibration_inputs, calibration_labels, batch_size=8)
-    return evaluate_and_report(model, test_inputs, test_labels, pool, SPEC, methods, tmp_path, progress=False)
+    return evaluate_and_report(GridData(model, test_inputs, test_labels, pool), SPEC, methods, tmp_path, progress=False)
 
 
 def _csv_rows(path):

@@ -5,42 +5,17 @@ from __future__ import annotations
 import time
 
 import pytest
-import rclpy
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 
-from conftest import REPO_ROOT, wait_for
+from conftest import REPO_ROOT, must_call, wait_for
 from monitor_rig import MonitorRig
 from sentryfuse.msg import Prediction
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
-from sentryfuse_ros.model.checkpoint import _sha256, save_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import save_gate
-from sentryfuse_ros.model.sentry_gate import SentryGate
-from sentryfuse_ros.pruning.gate_training import gate_config_for
+from sentryfuse_ros.nodes.qos import reliable_qos
 
-TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=32, dropout=0.0)
 RATES = {"camera": 15.0, "imu": 100.0, "audio": 20.0}
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    """A random tiny backbone and a gate registered to it: fast to load, same code paths."""
-    folder = tmp_path_factory.mktemp("weights")
-    backbone = SentryAttend(TINY).eval()
-    weights = save_checkpoint(backbone, folder / "tiny")
-    gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), folder / "gate", _sha256(weights))
-    return weights, gate
-
-
-@pytest.fixture
-def ros_node():
-    rclpy.init()
-    node = rclpy.create_node("inference_test")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
 
 
 def _start(processes, tiny_weights, *extra):
@@ -55,28 +30,16 @@ def _start(processes, tiny_weights, *extra):
     )
 
 
-def _call(node, service_type, name, request, timeout=10.0):
-    client = node.create_client(service_type, name)
-    try:
-        assert client.wait_for_service(timeout_sec=timeout), f"{name} not available"
-        future = client.call_async(request)
-        rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
-        assert future.done(), f"{name} did not answer"
-        return future.result()
-    finally:
-        node.destroy_client(client)
-
-
 def _set(node, name, value):
     kind = ParameterType.PARAMETER_DOUBLE
     request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(type=kind, double_value=value))])
-    return _call(node, SetParameters, "/inference_node/set_parameters", request).results[0]
+    return must_call(node, SetParameters, "/inference_node/set_parameters", request).results[0]
 
 
 class Predictions:
     def __init__(self, node):
         self.received: list[Prediction] = []
-        node.create_subscription(Prediction, "sentryfuse/prediction", self.received.append, 10)
+        node.create_subscription(Prediction, "sentryfuse/prediction", self.received.append, reliable_qos(10))
 
     def latest(self):
         return self.received[-1] if self.received else None
@@ -85,6 +48,7 @@ class Predictions:
         return self.received[index:]
 
 
+@pytest.mark.slow  # inference_node (and heartbeat_monitor) processes over DDS
 def test_predictions_flow_with_source_stamps_and_follow_dropout_and_power(ros_node, processes, tiny_weights):
     inference = _start(processes, tiny_weights)
     rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
@@ -118,6 +82,7 @@ def test_predictions_flow_with_source_stamps_and_follow_dropout_and_power(ros_no
     assert predictions.latest().kept_parameters < predictions.latest().total_parameters
 
 
+@pytest.mark.slow  # inference_node (and heartbeat_monitor) processes over DDS
 def test_parameters_apply_live_and_bad_values_are_rejected_with_a_reason(ros_node, processes, tiny_weights):
     inference = _start(processes, tiny_weights)
     rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
@@ -130,7 +95,7 @@ def test_parameters_apply_live_and_bad_values_are_rejected_with_a_reason(ros_nod
 
     rejected = _set(ros_node, "prune_ratio", 1.5)
     assert not rejected.successful and "prune_ratio" in rejected.reason
-    missing = _call(ros_node, SetParameters, "/inference_node/set_parameters", SetParameters.Request(parameters=[
+    missing = must_call(ros_node, SetParameters, "/inference_node/set_parameters", SetParameters.Request(parameters=[
         Parameter(name="weights_path", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/no/such.safetensors"))
     ])).results[0]
     assert not missing.successful and "file not found" in missing.reason
@@ -139,20 +104,29 @@ def test_parameters_apply_live_and_bad_values_are_rejected_with_a_reason(ros_nod
     assert all(abs(p.prune_ratio - 0.3) < 1e-6 for p in predictions.since(start))
 
 
+@pytest.mark.slow  # inference_node (and heartbeat_monitor) processes over DDS
 def test_lifecycle_deactivate_activate_and_malformed_messages(ros_node, processes, tiny_weights):
     inference = _start(processes, tiny_weights)
     rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
     assert rig.run(40.0, RATES, until=lambda: predictions.latest() is not None), processes.log(inference)
 
     deactivate = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_DEACTIVATE))
-    assert _call(ros_node, ChangeState, "/inference_node/change_state", deactivate).success
-    rig.run(1.0, RATES)
+    assert must_call(ros_node, ChangeState, "/inference_node/change_state", deactivate).success
+    # Drain what was published before the deactivation: until a second passes with nothing new.
+    seen = [len(predictions.received), time.monotonic()]
+
+    def drained():
+        if len(predictions.received) != seen[0]:
+            seen[:] = [len(predictions.received), time.monotonic()]
+        return time.monotonic() - seen[1] >= 1.0
+
+    assert rig.run(20.0, RATES, until=drained), "predictions kept coming after the deactivation"
     count = len(predictions.received)
     rig.run(2.0, RATES)
     assert len(predictions.received) == count, "an inactive node must not predict"
 
     activate = ChangeState.Request(transition=Transition(id=Transition.TRANSITION_ACTIVATE))
-    assert _call(ros_node, ChangeState, "/inference_node/change_state", activate).success
+    assert must_call(ros_node, ChangeState, "/inference_node/change_state", activate).success
     assert rig.run(20.0, RATES, until=lambda: len(predictions.received) > count), processes.log(inference)
 
     bad_image = rig.message("camera")
@@ -173,6 +147,7 @@ def test_lifecycle_deactivate_activate_and_malformed_messages(ros_node, processe
     assert inference.poll() is None, "the node died on malformed input"
 
 
+@pytest.mark.slow  # inference_node (and heartbeat_monitor) processes over DDS
 def test_missing_weights_fail_configure_with_a_clear_message(processes, tmp_path):
     process = processes.start(
         "-m", "sentryfuse_ros.nodes.inference_node", "--ros-args", "-p", f"weights_path:={tmp_path / 'none.safetensors'}",
@@ -181,3 +156,31 @@ def test_missing_weights_fail_configure_with_a_clear_message(processes, tmp_path
     assert wait_for(lambda: process.poll() is not None, timeout=30.0)
     assert process.returncode != 0
     assert "file not found" in processes.log(process)
+
+
+def test_a_failed_weights_load_is_not_remembered(ros_node, tiny_weights, tmp_path):
+    """Setting a path whose file is missing fails; once the file is there, the same path works."""
+    import shutil
+
+    from rclpy.parameter import Parameter as NodeParameter
+
+    from sentryfuse_ros.model.checkpoint import checkpoint_paths
+    from sentryfuse_ros.nodes.inference_node import InferenceNode
+    from sentryfuse_ros.nodes.lifecycle import autostart
+
+    weights, gate = tiny_weights
+    node = InferenceNode(parameter_overrides=[
+        NodeParameter("weights_path", value=str(weights)), NodeParameter("gate_path", value=str(gate)),
+        NodeParameter("prediction_topic", value="/remembered/prediction"),
+    ])
+    try:
+        assert autostart(node)
+        later = tmp_path / "later"
+        missing = node.set_parameters([NodeParameter("weights_path", value=str(later) + ".safetensors")])[0]
+        assert not missing.successful and "file not found" in missing.reason
+        for source, target in zip(checkpoint_paths(weights), checkpoint_paths(later)):
+            shutil.copy(source, target)
+        present = node.set_parameters([NodeParameter("weights_path", value=str(later) + ".safetensors")])[0]
+        assert present.successful, present.reason
+    finally:
+        node.destroy_node()

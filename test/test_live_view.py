@@ -1,6 +1,6 @@
 """Running accuracy scores each sample by its last prediction, and never a sample still running."""
 
-from sentryfuse_ros.live_view import RunningScore
+from sentryfuse_ros.scoring import RunningScore
 
 
 def test_each_finished_sample_is_scored_by_its_last_prediction():

@@ -5,10 +5,10 @@ import time
 
 import pytest
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from conftest import REPO_ROOT
 from sentryfuse.msg import AudioChunk, ModalityState, Prediction
+from sentryfuse_ros.nodes.qos import reliable_qos
 
 
 def _audio_chunk():
@@ -40,21 +40,13 @@ def _prediction():
     return message
 
 
-@pytest.fixture(scope="module")
-def ros_node():
-    rclpy.init()
-    node = rclpy.create_node("test_messages")
-    yield node
-    node.destroy_node()
-    rclpy.shutdown()
-
-
+@pytest.mark.slow  # a peer process over DDS
 @pytest.mark.parametrize("make_message", [_audio_chunk, _modality_state, _prediction], ids=lambda f: f.__name__[1:])
 def test_message_round_trips_through_another_process(ros_node, processes, make_message):
     sent = make_message()
     message_type = type(sent)
     peer = processes.start(str(REPO_ROOT / "test" / "msg_echo_peer.py"), message_type.__name__, "30", name="echo")
-    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    qos = reliable_qos(10)
     received = []
     publisher = ros_node.create_publisher(message_type, "roundtrip/in", qos)
     subscription = ros_node.create_subscription(message_type, "roundtrip/out", received.append, qos)

@@ -1,13 +1,16 @@
 """SentryAttend: any modality subset, missing modalities left out, prunable and sliceable layers."""
 
+from math import ceil
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from conftest import NARROW
+from sentryfuse_ros.data.spec import INPUT_SPEC
 from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS, subset_name
 from sentryfuse_ros.model import LayerShape, SentryAttend, SentryAttendConfig
 
-TINY = SentryAttendConfig(d_model=16, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=4, ffn_dim=24, dropout=0.0)
 
 
 def random_inputs(batch=2, subset=MODALITIES, seed=0):
@@ -19,7 +22,18 @@ def random_inputs(batch=2, subset=MODALITIES, seed=0):
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    return SentryAttend(TINY).eval()
+    return SentryAttend(NARROW).eval()
+
+
+def tokens_per_modality(config) -> dict[str, int]:
+    """Patch tokens per modality: the input size over the config's patch size, rounded up."""
+    spec = INPUT_SPEC
+    (camera_rows, camera_cols), (mel_rows, frame_cols) = config.camera_patch, config.audio_patch
+    return {
+        "camera": ceil(spec.image_size / camera_rows) * ceil(spec.image_size / camera_cols),
+        "imu": ceil(spec.imu_window_samples / config.imu_patch),
+        "audio": ceil(spec.audio_n_mels / mel_rows) * ceil(spec.audio_frames / frame_cols),
+    }
 
 
 @pytest.mark.parametrize("subset", MODALITY_SUBSETS, ids=subset_name)
@@ -28,7 +42,7 @@ def test_any_subset_gives_logits_and_only_its_tokens(model, subset):
     model.blocks[0].attn.head_output.register_forward_hook(lambda m, i, out: lengths.append(out.shape[2]))
     logits = model(random_inputs(batch=3, subset=subset))
     assert logits.shape == (3, 10) and torch.isfinite(logits).all()
-    tokens = TINY.tokens_per_modality()
+    tokens = tokens_per_modality(NARROW)
     # CLS + one summary per live modality + the live modalities' patches; nothing for the rest.
     assert lengths == [1 + len(subset) + sum(tokens[name] for name in subset)]
 
@@ -79,24 +93,24 @@ def test_hooks_give_taylor_saliency_of_heads_and_ffn_channels(model):
     model.blocks[1].ffn.hidden.register_forward_hook(keep("ffn"))
     model(random_inputs(subset=("camera", "imu"))).logsumexp(dim=1).sum().backward()
     heads, ffn = activations["heads"], activations["ffn"]
-    assert heads.shape[:2] == (2, TINY.n_heads) and heads.shape[3] == TINY.head_dim
-    assert ffn.shape[0] == 2 and ffn.shape[2] == TINY.ffn_dim
+    assert heads.shape[:2] == (2, NARROW.n_heads) and heads.shape[3] == NARROW.head_dim
+    assert ffn.shape[0] == 2 and ffn.shape[2] == NARROW.ffn_dim
     head_saliency = (heads * heads.grad).abs().sum(dim=(0, 2, 3))
     channel_saliency = (ffn * ffn.grad).abs().sum(dim=(0, 1))
-    assert head_saliency.shape == (TINY.n_heads,) and (head_saliency > 0).all()
-    assert channel_saliency.shape == (TINY.ffn_dim,) and (channel_saliency > 0).any()
+    assert head_saliency.shape == (NARROW.n_heads,) and (head_saliency > 0).all()
+    assert channel_saliency.shape == (NARROW.ffn_dim,) and (channel_saliency > 0).any()
 
 
 def test_set_masks_prunes_and_reset_restores(model):
     inputs = random_inputs()
     full = model(inputs)
     head_masks = [torch.tensor([1.0, 0.0, 1.0, 0.0]), None]
-    ffn_masks = [None, (torch.arange(TINY.ffn_dim) % 2).float()]
+    ffn_masks = [None, (torch.arange(NARROW.ffn_dim) % 2).float()]
     model.set_masks(head_masks, ffn_masks)
     assert model.blocks[0].attn.head_mask.tolist() == [1.0, 0.0, 1.0, 0.0]
     assert model.blocks[1].attn.head_mask.tolist() == [1.0] * 4
     assert not torch.allclose(model(inputs), full)
-    model.reset_masks()
+    model.set_masks([torch.ones(NARROW.n_heads)] * NARROW.n_layers, [torch.ones(NARROW.ffn_dim)] * NARROW.n_layers)
     torch.testing.assert_close(model(inputs), full)
     with pytest.raises(ValueError, match="one head mask and one FFN mask per layer"):
         model.set_masks(head_masks[:1], ffn_masks)
@@ -107,18 +121,18 @@ def test_sliced_layers_with_uneven_heads_groups_and_widths_run():
         LayerShape(n_heads=3, n_kv_groups=2, head_group=(0, 1, 1), ffn_dim=7),
         LayerShape(n_heads=0, n_kv_groups=0, head_group=(), ffn_dim=5),
     )
-    config = SentryAttendConfig(**{**TINY.to_dict(), "layers": layers})
+    config = SentryAttendConfig(**{**NARROW.to_dict(), "layers": layers})
     sliced = SentryAttend(config).eval()
-    assert sliced.blocks[0].attn.k.weight.shape == (2 * TINY.head_dim, TINY.d_model)
+    assert sliced.blocks[0].attn.k.weight.shape == (2 * NARROW.head_dim, NARROW.d_model)
     assert sliced.blocks[0].attn.head_group.tolist() == [0, 1, 1]
-    assert sliced.blocks[0].ffn.up.weight.shape == (7, TINY.d_model)
-    assert sliced.blocks[1].attn is None and sliced.blocks[1].ffn.down.weight.shape == (TINY.d_model, 5)
+    assert sliced.blocks[0].ffn.up.weight.shape == (7, NARROW.d_model)
+    assert sliced.blocks[1].attn is None and sliced.blocks[1].ffn.down.weight.shape == (NARROW.d_model, 5)
     assert sliced(random_inputs(subset=("audio",))).shape == (2, 10)
 
 
 def test_config_round_trips_through_dict_and_rejects_bad_values():
     layers = (LayerShape(n_heads=2, n_kv_groups=1, head_group=(0, 0), ffn_dim=3),) * 2
-    config = SentryAttendConfig(**{**TINY.to_dict(), "layers": layers})
+    config = SentryAttendConfig(**{**NARROW.to_dict(), "layers": layers})
     assert SentryAttendConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown config fields"):
         SentryAttendConfig.from_dict({"d_modle": 8})

@@ -7,11 +7,12 @@ import sys
 import pytest
 import torch
 
+from conftest import ONE_LAYER
 from sentryfuse_ros.bench.flops import flops_per_sample
 from sentryfuse_ros.bench.model_bench import MODEL_NAMES, check_targets, render_table
 from sentryfuse_ros.bench.timing import measure_latency, percentile, torch_threads
 from sentryfuse_ros.modalities import MODALITY_SUBSETS, subset_name
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
+from sentryfuse_ros.model import SentryAttend
 
 
 def test_percentile_is_nearest_rank():
@@ -42,7 +43,7 @@ def test_flops_per_sample_counts_the_linear_layers_per_sample():
 
 
 def test_flops_shrink_with_fewer_modalities():
-    model = SentryAttend(SentryAttendConfig(d_model=16, n_layers=1, n_heads=2, n_kv_groups=1, head_dim=8, ffn_dim=16))
+    model = SentryAttend(ONE_LAYER)
     inputs = {"camera": torch.randn(1, 1, 28, 28), "imu": torch.randn(1, 6, 200), "audio": torch.randn(1, 40, 101)}
     assert flops_per_sample(model, {"camera": inputs["camera"]}) < flops_per_sample(model, inputs)
 

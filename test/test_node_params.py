@@ -4,11 +4,12 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT
-from sentryfuse_ros.nodes import monitor_params, sim_params
-from sentryfuse_ros.nodes.lifecycle import AUTOSTART
+from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
+from sentryfuse_ros.nodes.lifecycle import COMMON_PARAMS
 from sentryfuse_ros.nodes.params import ParamSpec, first_problem, values_from_params_file
 
-SECTIONS = {"heartbeat_monitor": monitor_params.PARAMS, "sensor_sim": sim_params.PARAMS}
+SECTIONS = {"heartbeat_monitor": monitor_params.PARAMS, "inference_node": inference_params.PARAMS,
+            "sensor_sim": sim_params.PARAMS}
 
 
 SHIPPED = REPO_ROOT / "config" / "sentryfuse.yaml"
@@ -21,7 +22,7 @@ def _shipped(node):
 
 @pytest.mark.parametrize("node", SECTIONS)
 def test_shipped_yaml_sets_only_declared_parameters_with_valid_values(node):
-    specs = {spec.name: spec for spec in (*SECTIONS[node], AUTOSTART)}
+    specs = {spec.name: spec for spec in (*SECTIONS[node], *COMMON_PARAMS)}
     shipped = _shipped(node)
     assert shipped
     assert set(shipped) <= set(specs), f"undeclared: {sorted(set(shipped) - set(specs))}"

@@ -15,13 +15,19 @@ def test_package_imports_without_ros_or_torch():
     assert output.split() == ["False", "False"]
 
 
-def test_model_core_never_imports_rclpy():
-    offenders = [
-        str(path.relative_to(REPO_ROOT))
-        for path in (REPO_ROOT / "sentryfuse_ros" / "model").rglob("*.py")
-        if any(line.lstrip().startswith(("import rclpy", "from rclpy")) for line in path.read_text().splitlines())
-    ]
-    assert offenders == []
+def test_model_and_pruning_never_import_rclpy_even_indirectly():
+    # Every module of model/ and pruning/ imported in a fresh interpreter: neither they nor
+    # anything they import may load rclpy (they run offline, without ROS).
+    modules = sorted(
+        ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for folder in ("model", "pruning")
+        for path in (REPO_ROOT / "sentryfuse_ros" / folder).rglob("*.py")
+    )
+    code = (f"import importlib, sys\nfor name in {modules!r}:\n    importlib.import_module(name)\n"
+            "print(sorted(name for name in sys.modules if name.split('.')[0] in ('rclpy', 'rcl_interfaces')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert len(modules) > 20 and done.stdout.split() == ["[]"]
 
 
 def test_package_xml_is_valid_format_3():

@@ -3,12 +3,12 @@
 import torch
 
 from sentryfuse_ros.modalities import MODALITY_SUBSETS
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
+from conftest import TINY
+from sentryfuse_ros.model import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate
 from sentryfuse_ros.pruning.gate_training import gate_config_for
 from sentryfuse_ros.pruning.plan_cache import PlanCache
 
-TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=32, dropout=0.0)
 
 
 def _cache():

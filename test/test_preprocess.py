@@ -14,12 +14,15 @@ from sentryfuse_ros.data.preprocess import (
     InvalidInput,
     audio_tensor,
     audio_tensors,
+    frame_power,
     image_from_buffer,
     image_tensor,
     image_tensors,
     imu_tensor,
+    log_mel_from_power,
     mel_filterbank,
     polyphase_resample,
+    stft_frames,
 )
 from sentryfuse_ros.data.spec import INPUT_SPEC
 
@@ -303,6 +306,20 @@ def test_batched_audio_matches_single_exactly():
     batch = audio_tensors(clips, 8000)
     for index in (0, 1, 255, 256, 299):  # both sides of an internal block boundary
         assert torch.equal(batch[index], audio_tensor(clips[index], 8000))
+
+
+def test_log_mel_is_per_frame_power_spectra_then_one_mel_projection():
+    """What streaming_audio relies on: a frame's power spectrum is the same whichever frames it
+    is computed with, and the window's power spectra give the log-mel."""
+    clip = (np.random.default_rng(8).standard_normal(16000) * 0.1).astype(np.float32)
+    frames = stft_frames(clip[None])
+    power = frame_power(frames)
+    assert power.shape == (1, AUDIO_SHAPE[1], INPUT_SPEC.audio_n_fft // 2 + 1)
+    for picked in ([0], [1, 2], [100], [3, 50, 99], list(range(7, 40))):
+        np.testing.assert_array_equal(frame_power(frames[0, picked]), power[0, picked])
+    np.testing.assert_array_equal(log_mel_from_power(power)[0], audio_tensor(clip, 16000).numpy())
+    padded = np.pad(clip, INPUT_SPEC.audio_n_fft // 2, mode="reflect")
+    np.testing.assert_array_equal(frames[0], np.lib.stride_tricks.sliding_window_view(padded, 400)[::160])
 
 
 def test_mel_filters_are_all_non_empty_and_ordered():

@@ -3,10 +3,10 @@
 import torch
 import torch.nn.functional as F
 
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
+from conftest import TINY
+from sentryfuse_ros.model import SentryAttend
 from sentryfuse_ros.pruning.saliency import mask_gradients
 
-TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=16, dropout=0.0)
 
 
 def _batch(batch=4, subset=("camera", "imu", "audio"), seed=0):
@@ -26,7 +26,7 @@ def test_mask_gradients_equal_autograd_of_the_masks():
         masks = []
         for block in model.blocks:
             block.attn.head_mask = torch.ones(4, requires_grad=True)
-            block.ffn.ffn_mask = torch.ones(16, requires_grad=True)
+            block.ffn.ffn_mask = torch.ones(TINY.ffn_dim, requires_grad=True)
             masks.append((block.attn.head_mask, block.ffn.ffn_mask))
         one = {name: tensor[example : example + 1] for name, tensor in inputs.items()}
         F.cross_entropy(model(one), labels[example : example + 1]).backward()

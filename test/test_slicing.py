@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig
+from conftest import TINY, kept_counts
+from sentryfuse_ros.model import SentryAttend
 from sentryfuse_ros.modalities import MODALITY_SUBSETS
 from sentryfuse_ros.pruning.plan import LayerPlan, PrunePlan, plan_from_scores
 from sentryfuse_ros.pruning.slicing import masked_model, parameter_count, sliced_model
 
-TINY = SentryAttendConfig(d_model=32, n_layers=2, n_heads=4, n_kv_groups=2, head_dim=8, ffn_dim=32, dropout=0.0)
 
 
 def _inputs(batch=3, seed=0):
@@ -91,7 +91,7 @@ def test_plan_removes_the_requested_count_with_per_layer_floors():
     heads, channels = _random_scores(model, seed=1)
     for ratio in (0.1, 0.3, 0.5, 0.6):
         plan = plan_from_scores(heads, channels, ratio)
-        kept_heads, kept_channels = plan.kept_counts()
+        kept_heads, kept_channels = kept_counts(plan)
         assert kept_heads == 8 - round(ratio * 8)
         assert kept_channels == 64 - round(ratio * 64)
         assert all(layer.kept_heads and len(layer.kept_channels) >= 2 for layer in plan.layers)

@@ -8,8 +8,9 @@ from dataclasses import replace
 import pytest
 import torch
 
+from conftest import ONE_LAYER
 from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS
-from sentryfuse_ros.model import SentryAttend, SentryAttendConfig, load_checkpoint
+from sentryfuse_ros.model import SentryAttend, load_checkpoint
 from sentryfuse_ros.training import trainer as trainer_module
 from sentryfuse_ros.training.config import variant_config
 from sentryfuse_ros.training.curriculum import NO_DROPOUT, ModalityDropoutCurriculum
@@ -18,7 +19,6 @@ from sentryfuse_ros.training.metrics_log import read_metrics_log
 from sentryfuse_ros.training.optimizer import learning_rate
 from sentryfuse_ros.training.trainer import train
 
-TINY_MODEL = SentryAttendConfig(d_model=16, n_layers=1, n_heads=2, n_kv_groups=1, head_dim=8, ffn_dim=16, dropout=0.0)
 
 
 def learnable_data(n, seed):
@@ -35,7 +35,7 @@ def learnable_data(n, seed):
 
 
 def tiny_config(**overrides):
-    settings = dict(model=TINY_MODEL, epochs=3, batch_size=16, peak_lr=1e-2, warmup_steps=5, threads=1, log_every=4)
+    settings = dict(model=ONE_LAYER, epochs=3, batch_size=16, peak_lr=1e-2, warmup_steps=5, threads=1, log_every=4)
     settings.update(overrides)
     curriculum = ModalityDropoutCurriculum(warmup_epochs=1, ramp_epochs=1, max_drop_probability=0.8)
     return variant_config("sentryattend", curriculum=curriculum, **settings)

@@ -13,6 +13,10 @@ This process listens to the sensor topics and to ModalityState:
   stall (sensor_sim starved of CPU), reported separately: the monitor was right about it;
 - CPU = the monitor process's user+system time over the healthy window (/proc/<pid>/stat),
   in % of one core.
+
+`--composed` runs the monitor as bringup ships it: in the perception process with
+inference_node (the shipped weights, predicting at 10 Hz), so detection is measured while the
+process also predicts; the CPU figure is then the whole process's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import argparse
 import json
 import math
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -32,20 +35,20 @@ from pathlib import Path
 import numpy as np
 import rclpy
 import yaml
-from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, Imu
 
 from sentryfuse.msg import AudioChunk, ModalityState
 from sentryfuse_ros.launch_plan import source_config_dir
 from sentryfuse_ros.modalities import MODALITIES
 from sentryfuse_ros.nodes import monitor_params, sim_params
-from sentryfuse_ros.nodes.lifecycle import activate_remote
+from sentryfuse_ros.nodes.lifecycle_client import activate_remote
 from sentryfuse_ros.nodes.params import values_from_params_file
-from sentryfuse_ros.nodes.qos import latched_state_qos
+from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
+from sentryfuse_ros.ros_domain import use_own_domain
 
 TARGET_MARGIN_S = 0.050
 # Deep best-effort queues: this process must not lose the messages whose stamps it compares.
-OBSERVER_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
+OBSERVER_QOS = sensor_qos("best_effort", depth=100)
 STARTUP_TIMEOUT_S = 90.0
 # Seconds after a drop ends that a death still belongs to it (the last frame can arrive late).
 DROP_GRACE_S = 0.5
@@ -58,6 +61,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="seconds of healthy streams before the dropouts (600 for the 10-minute target)")
     parser.add_argument("--repeats", type=int, default=4, help="dropouts per sensor")
     parser.add_argument("--drop-s", type=float, default=1.0, help="length of each dropout")
+    parser.add_argument("--composed", action="store_true",
+                        help="run the monitor in the perception process with inference_node, as bringup does")
     parser.add_argument("--params-file", type=Path, default=source_config_dir() / "sentryfuse.yaml",
                         help="parameter YAML for both nodes")
     parser.add_argument("--source", choices=("synthetic", "dataset"), default="synthetic",
@@ -218,9 +223,7 @@ def run(args: argparse.Namespace) -> int:
         print("sentryfuse bench monitor: --duration and --drop-s must be > 0, --repeats >= 1", file=sys.stderr)
         return 2
     # A domain of its own: never hear (or disturb) a system already running on this machine.
-    # 1..101 keeps every DDS port below Linux's ephemeral range.
-    current = os.environ.get("ROS_DOMAIN_ID", "0")
-    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().choice([d for d in range(1, 102) if str(d) != current]))
+    use_own_domain()
     env = dict(os.environ)
     monitor_values = values_from_params_file(args.params_file, "heartbeat_monitor", monitor_params.PARAMS)
     sim_values = values_from_params_file(args.params_file, "sensor_sim", sim_params.PARAMS)
@@ -237,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
     schedule_path = workdir / "faults.yaml"
     schedule_path.write_text(yaml.safe_dump(schedule))
     params = ["--params-file", str(args.params_file)]
-    monitor = _start("sentryfuse_ros.nodes.heartbeat_monitor", workdir / "monitor.log", env, *params)
+    module = "sentryfuse_ros.nodes.perception" if args.composed else "sentryfuse_ros.nodes.heartbeat_monitor"
+    monitor = _start(module, workdir / "monitor.log", env, *params)
     # The sim waits (autostart off) until the monitor is up, so the schedule's t=0 is known here.
     sim = _start("sentryfuse_ros.nodes.sensor_sim", workdir / "sim.log", env, *params, "-p", "autostart:=false",
                  "-p", f"source:={args.source}", "-p", f"fault_schedule:={schedule_path}")
@@ -290,6 +294,7 @@ def run(args: argparse.Namespace) -> int:
         "repeats": args.repeats,
         "drop_s": args.drop_s,
         "source": args.source,
+        "composed": args.composed,
         "sensors": [results[s].summary() for s in MODALITIES],
         "monitor_cpu_percent": round(100 * (m1 - m0) / (w1 - w0), 1),
         "sim_cpu_percent": round(100 * (s1 - s0) / (w1 - w0), 1),
@@ -318,7 +323,8 @@ def format_table(report: dict) -> str:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
     lines = [head, "  ".join(c.rjust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
-    lines.append(f"monitor CPU {report['monitor_cpu_percent']} % of one core, sensor_sim {report['sim_cpu_percent']} % "
+    process = "perception process (monitor + inference_node)" if report.get("composed") else "monitor"
+    lines.append(f"{process} CPU {report['monitor_cpu_percent']} % of one core, sensor_sim {report['sim_cpu_percent']} % "
                  f"({report['cpu_count']} cores, load average {report['load_average']})")
     lines.append(f"false dropouts (stream never paused for the timeout): {report['false_dropouts_healthy']} in the "
                  f"healthy window, {report['false_dropouts_total']} overall")

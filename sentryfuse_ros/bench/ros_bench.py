@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import sys
 import tempfile
 import time
@@ -31,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentryfuse_ros.launch_plan import source_config_dir
-from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
+from sentryfuse_ros.nodes import inference_params, monitor_params, ratio_policy, sim_params
 from sentryfuse_ros.nodes.params import values_from_params_file
+from sentryfuse_ros.ros_domain import use_own_domain
 
 TARGETS = {"latency_p99_ms": 20.0, "plan_switch_p99_ms": 1.0, "accuracy_points": 1.0}
 # Loading trained weights and building every plan, on 2 cores that may be busy.
@@ -70,7 +70,7 @@ class LiveRun:
     load_average: list[float]  # at the end of the live run, when the nodes were still running
 
 
-def _load_source(name: str, sim_values: dict):
+def load_source(name: str, sim_values: dict):
     """What sensor_sim will replay, loaded here too so the offline side sees the same samples."""
     from sentryfuse_ros.nodes.sim_sources import SyntheticSource
 
@@ -85,27 +85,18 @@ def _load_source(name: str, sim_values: dict):
                          "`sentryfuse data prepare` first, or use --source synthetic") from error
 
 
-def _ratios(values: dict) -> list[float]:
-    """The ratios the node prebuilds plans for."""
-    fixed = [values["prune_ratio"]] if values["prune_ratio"] >= 0 else []
-    return sorted({*values["ratio_policy"], *fixed})
-
-
-def _ratio_for(values: dict):
-    def ratio_for(power_level: int) -> float:
-        if values["prune_ratio"] != inference_params.AUTO_RATIO:
-            return values["prune_ratio"]
-        return values["ratio_policy"][power_level]
-    return ratio_for
+def ratio_for(values: dict):
+    """power level -> prune ratio, as inference_node with these parameter values maps it."""
+    return lambda power_level: ratio_policy.ratio_for(values["prune_ratio"], values["ratio_policy"], power_level)
 
 
 def observe_live_system(config, observer_factory, duration_s: float, log_path: Path) -> LiveRun:
     """Start the nodes, activate the sim once inference_node is active, listen for duration_s."""
     import rclpy
 
-    from sentryfuse_ros.bench.lifecycle_calls import configure_and_activate, is_active
     from sentryfuse_ros.bench.monitor_bench import cpu_seconds
     from sentryfuse_ros.bringup import Bringup
+    from sentryfuse_ros.nodes.lifecycle_client import configure_and_activate, is_active
 
     with open(log_path, "w") as log:
         bringup = Bringup(config, output=log)
@@ -123,14 +114,14 @@ def observe_live_system(config, observer_factory, duration_s: float, log_path: P
 
             deadline = time.monotonic() + STARTUP_TIMEOUT_S
             def inference_active() -> bool:
-                return is_active(node, "inference_node", min(deadline, time.monotonic() + 2))
+                return is_active(node, "inference_node", min(max(0.0, deadline - time.monotonic()), 2.0))
 
             while not (observer.state_seen and inference_active()):
                 check_nodes("during start-up")
                 if time.monotonic() > deadline:
                     raise BenchError(f"inference_node not active within {STARTUP_TIMEOUT_S:g} s; node logs: {log_path}")
                 rclpy.spin_once(node, timeout_sec=0.2)
-            if not configure_and_activate(node, "sensor_sim", time.monotonic() + 30.0):
+            if not configure_and_activate(node, "sensor_sim", 30.0):
                 raise BenchError(f"sensor_sim did not activate; node logs: {log_path}")
             end = time.monotonic() + duration_s
             first = None
@@ -187,9 +178,10 @@ def measure(args: argparse.Namespace) -> dict:
     sim_values = values_from_params_file(args.params_file, "sensor_sim", sim_params.PARAMS)
     node_values = values_from_params_file(args.params_file, "inference_node", inference_params.PARAMS)
     monitor_values = values_from_params_file(args.params_file, "heartbeat_monitor", monitor_params.PARAMS)
-    source = _load_source(args.source, sim_values)
+    source = load_source(args.source, sim_values)
     try:  # before any node starts: unusable weights fail here, with the node's own message
-        cache = load_models(args.weights, args.gate)
+        # The node's runtime, so the cold plan build below is the node's (offline replay runs plan.model).
+        cache = load_models(args.weights, args.gate, node_values["runtime"], node_values["num_threads"])
     except CheckpointError as error:
         raise BenchError(f"{error} (pass --weights and --gate, or train the shipped ones)") from error
 
@@ -203,17 +195,18 @@ def measure(args: argparse.Namespace) -> dict:
     except (ValueError, OSError, BringupError) as error:
         raise BenchError(str(error)) from error
     # A domain of its own: never hear (or disturb) another system or test run on this machine.
-    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 232))
+    use_own_domain()
 
     ledger = SampleLedger(sim_values["start_index"], len(source))
-    switches = SwitchTracker(_ratio_for(node_values))
+    switches = SwitchTracker(ratio_for(node_values))
     topics = Topics(node_values["prediction_topic"], monitor_values["state_topic"], sim_values["ground_truth_topic"])
     log_path = workdir / "nodes.log"
     live = observe_live_system(config, lambda node: RosObserver(node, topics, ledger, switches), args.duration,
                                log_path)
 
     # In process, nodes stopped: the switch itself, then the offline side of the accuracy check.
-    cached_get_s = time_cached_switches(cache, _ratios(node_values), CACHED_SWITCHES)
+    ratios = ratio_policy.planned_ratios(node_values["prune_ratio"], node_values["ratio_policy"])
+    cached_get_s = time_cached_switches(cache, ratios, CACHED_SWITCHES)
     accuracy = _accuracy_check(args.source, source, cache, ledger)
     report = {
         "source": args.source,

@@ -16,7 +16,7 @@ from std_msgs.msg import Header
 from sentryfuse_ros.bench.plan_switch import SwitchTracker
 from sentryfuse_ros.bench.sample_ledger import PlanUsed, SampleLedger
 from sentryfuse_ros.modalities import MODALITIES
-from sentryfuse_ros.nodes.qos import latched_state_qos
+from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos
 from sentryfuse_ros.nodes.stamps import stamp_to_ns
 
 
@@ -45,7 +45,7 @@ class RosObserver:
         # Rates heartbeat_monitor measured while each sensor was alive: did the sim keep its rates?
         self.sensor_rates_hz: dict[str, list[float]] = {name: [] for name in MODALITIES}
         self._subscriptions = [
-            node.create_subscription(Prediction, topics.prediction, self._on_prediction, 100),
+            node.create_subscription(Prediction, topics.prediction, self._on_prediction, reliable_qos(100)),
             node.create_subscription(ModalityState, topics.state, self._on_state, latched_state_qos()),
             # Reliable and latched, so no announcement is missed: the k-th one is the k-th sample.
             node.create_subscription(Header, topics.ground_truth, self._on_truth, latched_state_qos()),

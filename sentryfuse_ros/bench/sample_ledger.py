@@ -2,16 +2,15 @@
 
 sensor_sim announces every sample on its ground-truth topic, in order: the k-th announcement is
 sample `(start_index + k) % len(source)` of the replayed source. Live accuracy is exactly the
-monitor's (live_view.RunningScore: a sample is scored by its last prediction); the ledger adds
+monitor's (scoring.RunningScore: a sample is scored by its last prediction); the ledger adds
 the plan of that last prediction, so the same plan can be run offline on the same sample.
 """
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass, field
 
-from sentryfuse_ros.live_view import RunningScore
+from sentryfuse_ros.scoring import RunningScore
 
 
 @dataclass(frozen=True)
@@ -51,10 +50,9 @@ class SampleLedger:
 
     def on_prediction(self, stamp_ns: int, label: str, plan: PlanUsed) -> None:
         self.score.on_prediction(stamp_ns, label)
-        starts = [start for start, _ in self.score.truths]
-        owner = bisect.bisect_right(starts, stamp_ns) - 1  # same owner as RunningScore: newest start <= stamp
-        if owner >= 0:
-            self._last_plan[starts[owner]] = plan
+        sample = self.score.sample_at(stamp_ns)
+        if sample is not None:
+            self._last_plan[sample] = plan
 
     def index_of(self, position: int) -> int:
         return (self.start_index + position) % self.source_size

@@ -1,10 +1,10 @@
-"""Wall-clock latency percentiles of a callable under a fixed torch thread count."""
+"""Wall-clock latency percentiles of callables under a fixed torch thread count."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -40,19 +40,38 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 def measure_latency(function: Callable[[], object], threads: int, runs: int = 200, warmup: int = 20) -> Latency:
     """Call `function` `warmup` times untimed, then `runs` times timed, with `threads` torch threads."""
+    return measure_latencies({"function": function}, threads, runs, warmup, rounds=1)["function"]
+
+
+def measure_latencies(
+    functions: Mapping[Hashable, Callable[[], object]],
+    threads: int,
+    runs: int = 200,
+    warmup: int = 20,
+    rounds: int = 10,
+) -> dict[Hashable, Latency]:
+    """measure_latency of several functions at once, their timed calls interleaved in `rounds`
+    rounds: load from other processes on a shared machine then hits all of them alike, so their
+    ratios stay meaningful even when the absolute figures drift."""
+    seconds: dict[Hashable, list[float]] = {key: [] for key in functions}
     with torch_threads(threads), torch.inference_mode():
-        for _ in range(warmup):
-            function()
-        seconds = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            function()
-            seconds.append(time.perf_counter() - start)
-    seconds.sort()
+        for function in functions.values():
+            for _ in range(warmup):
+                function()
+        for round_index in range(rounds):
+            for key, function in functions.items():
+                for _ in range(runs // rounds + (round_index < runs % rounds)):
+                    start = time.perf_counter()
+                    function()
+                    seconds[key].append(time.perf_counter() - start)
+    return {key: _summary(sorted(values), threads) for key, values in seconds.items()}
+
+
+def _summary(seconds: list[float], threads: int) -> Latency:
     return Latency(
         p50_ms=percentile(seconds, 0.50) * 1e3,
         p95_ms=percentile(seconds, 0.95) * 1e3,
         mean_ms=sum(seconds) / len(seconds) * 1e3,
-        runs=runs,
+        runs=len(seconds),
         threads=threads,
     )

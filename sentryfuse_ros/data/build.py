@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import save_file
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from sentryfuse_ros.data import cache
@@ -37,6 +38,7 @@ from sentryfuse_ros.data.sources import fetch_sources
 from sentryfuse_ros.data.spec import INPUT_SPEC
 from sentryfuse_ros.data.strokes import digit_strokes
 from sentryfuse_ros.data.voices import HUMAN_VOICES, synthetic_voices
+from sentryfuse_ros.digest import file_sha256
 
 _SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 _CHUNK = 250  # samples per worker job
@@ -108,7 +110,7 @@ def _write(directory: Path, split: str, arrays: dict[str, np.ndarray], config: B
     # second entry would make the bytes (and the checksum) differ between runs.
     save_file({name: np.ascontiguousarray(array) for name, array in arrays.items()}, str(path),
               metadata={"fingerprint": config.fingerprint()})
-    return {"samples": int(len(arrays["labels"])), "bytes": path.stat().st_size, "sha256": cache.file_sha256(path)}
+    return {"samples": int(len(arrays["labels"])), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 @dataclass
@@ -256,7 +258,10 @@ def _pool(workers: int, context: _Context):
     # workers would die and be replaced forever, so such callers build in this process.
     main_file = getattr(sys.modules["__main__"], "__file__", None)
     if workers <= 1 or (main_file is not None and not os.path.exists(main_file)):
-        yield None
+        # One BLAS thread here too, as in the workers and the nodes: OpenBLAS rounds a product
+        # differently with more threads, and a sample's tensors must not depend on who built it.
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield None
         return
     # One BLAS/OpenMP thread per worker: the workers are the parallelism.
     saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}

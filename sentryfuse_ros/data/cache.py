@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
+
+from sentryfuse_ros.digest import file_sha256
 
 # Bump when the build code changes what it writes without a BuildConfig change, so that
 # existing caches are reported as outdated instead of silently reused.
@@ -76,11 +77,3 @@ def is_up_to_date(bench_dir: Path, fingerprint: str) -> bool:
     except CacheError:
         return False
     return True
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -102,6 +102,18 @@ def image_from_buffer(
     is_bigendian: bool = False,
 ) -> np.ndarray:
     """Decode sensor_msgs/Image fields into a 2-D float32 grayscale image in [0, 1]."""
+    pixels, weights = image_pixels(data, height, width, encoding, step, is_bigendian)
+    gray = _to_unit_gray(pixels, weights)
+    _check_unit_range(gray)
+    return gray
+
+
+def image_pixels(data, height: int, width: int, encoding: str, step: int,
+                 is_bigendian: bool = False) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Checked sensor_msgs/Image fields (as image_from_buffer takes them) -> (H, W, C) samples and
+    the encoding's grayscale weights,
+    without converting a pixel (a view of the buffer for native-order data): what decides whether
+    a frame is valid, for a consumer (heartbeat_monitor) that needs no more than that."""
     if encoding not in IMAGE_ENCODINGS:
         raise InvalidInput(f"unsupported image encoding {encoding!r}; supported: {', '.join(IMAGE_ENCODINGS)}")
     sample_dtype, channels, weights = IMAGE_ENCODINGS[encoding]
@@ -116,10 +128,13 @@ def image_from_buffer(
         raise InvalidInput(f"image data has {raw.size} bytes, expected step*height = {step}*{height} = {step * height}")
     rows = np.ascontiguousarray(raw.reshape(height, step)[:, :row_bytes])
     byte_order = ">" if is_bigendian else "<"
-    pixels = rows.view(sample_dtype.newbyteorder(byte_order)).astype(sample_dtype).reshape(height, width, channels)
-    gray = _to_unit_gray(pixels, weights)
-    _check_unit_range(gray)
-    return gray
+    # copy=False: native-order samples (every uint8 image) are read straight from the message buffer.
+    pixels = rows.view(sample_dtype.newbyteorder(byte_order)).astype(sample_dtype, copy=False)
+    pixels = pixels.reshape(height, width, channels)
+    if pixels.dtype.kind == "f":  # float intensities must be finite and in [0, 1] (integers always are)
+        _check_finite_image(pixels)
+        _check_unit_range(pixels)
+    return pixels, weights
 
 
 def image_tensor(image: np.ndarray, *, ink_is_dark: bool = False) -> torch.Tensor:
@@ -154,16 +169,21 @@ def image_tensors(images: np.ndarray, *, ink_is_dark: bool = False) -> torch.Ten
 def _to_unit_gray(pixels: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
     """(..., C) samples -> (...) float32 intensities in [0, 1] by the dtype's full scale."""
     if pixels.dtype == np.uint8 or pixels.dtype == np.uint16:
-        scaled = pixels.astype(np.float32) / np.float32(np.iinfo(pixels.dtype).max)
+        scaled = pixels.astype(np.float32)
+        scaled /= np.float32(np.iinfo(pixels.dtype).max)
     elif pixels.dtype.kind == "f":
         scaled = pixels.astype(np.float32)
-        if not np.isfinite(scaled).all():
-            raise InvalidInput("image contains NaN or Inf")
+        _check_finite_image(scaled)
     else:
         raise InvalidInput(f"image dtype {pixels.dtype} not supported; use uint8, uint16 or float in [0, 1]")
     if len(weights) == 1:
         return scaled[..., 0]
-    return np.tensordot(scaled, np.asarray(weights, dtype=np.float32), axes=([-1], [0])).astype(np.float32)
+    return np.tensordot(scaled, np.asarray(weights, dtype=np.float32), axes=([-1], [0])).astype(np.float32, copy=False)
+
+
+def _check_finite_image(pixels: np.ndarray) -> None:
+    if not np.isfinite(pixels).all():
+        raise InvalidInput("image contains NaN or Inf")
 
 
 def _check_unit_range(gray: np.ndarray) -> None:
@@ -250,19 +270,27 @@ def resample_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:
         samples = samples.astype(np.float64) / 32768.0
     elif samples.dtype.kind == "f":
         samples = samples.astype(np.float64)
-        if not np.isfinite(samples).all():
-            raise InvalidInput("audio contains NaN or Inf")
-        peak = float(np.abs(samples).max())
-        if peak > MAX_FLOAT_AUDIO_PEAK:
-            raise InvalidInput(
-                f"float audio must be full scale [-1, 1], got peak {peak:.4g}; scale integer PCM by 1/32768"
-            )
+        check_float_audio(samples)
     else:
         raise InvalidInput(f"audio dtype {samples.dtype} not supported; use float in [-1, 1] or int16")
+    return _resample(samples, audio_rate(sample_rate), INPUT_SPEC.audio_rate_hz, axis=1, padtype="constant")
+
+
+def check_float_audio(samples: np.ndarray) -> None:
+    """Reject float samples that are not finite or not on the full-scale [-1, 1] convention."""
+    peak = float(np.abs(samples).max())  # one pass: a NaN anywhere makes the peak NaN, an Inf Inf
+    if not math.isfinite(peak):
+        raise InvalidInput("audio contains NaN or Inf")
+    if peak > MAX_FLOAT_AUDIO_PEAK:
+        raise InvalidInput(f"float audio must be full scale [-1, 1], got peak {peak:.4g}; scale integer PCM by 1/32768")
+
+
+def audio_rate(sample_rate) -> int:
+    """A usable audio sample rate as a whole number of Hz."""
     rate = _check_rate(sample_rate, MIN_AUDIO_RATE_HZ, "audio")
     if rate != int(rate):
         raise InvalidInput(f"audio sample rate must be a whole number of Hz, got {sample_rate!r}")
-    return _resample(samples, int(rate), INPUT_SPEC.audio_rate_hz, axis=1, padtype="constant")
+    return int(rate)
 
 
 # Clips per FFT block: bounds the framed copy (block x frames x n_fft float64) to ~80 MB.
@@ -283,11 +311,31 @@ def log_mel(audio: np.ndarray) -> np.ndarray:
 
 def _log_mel_block(audio: np.ndarray) -> np.ndarray:
     # float32 from framing on: twice as fast as float64 and far below the signal's own noise.
+    return log_mel_from_power(frame_power(stft_frames(audio.astype(np.float32))))
+
+
+def stft_frames(audio: np.ndarray) -> np.ndarray:
+    """(N, T) audio, T > n_fft // 2 -> (N, 1 + T // hop, n_fft) view of its frames, reflect-padded
+    by n_fft // 2 at both ends (np.pad's "reflect", by slices: np.pad's overhead is a third of a
+    streamed snapshot)."""
     n_fft, hop = INPUT_SPEC.audio_n_fft, INPUT_SPEC.audio_hop
-    padded = np.pad(audio, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect").astype(np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
-    spectrum = np.fft.rfft(frames * _hann(n_fft), axis=-1)
-    power = spectrum.real**2 + spectrum.imag**2
+    half = n_fft // 2
+    padded = np.concatenate([audio[:, half:0:-1], audio, audio[:, -2 : -half - 2 : -1]], axis=1)
+    return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
+
+
+def frame_power(frames: np.ndarray) -> np.ndarray:
+    """(..., n_fft) float32 frames -> (..., n_fft // 2 + 1) float32 Hann-windowed power spectra.
+    Each frame's spectrum depends on that frame alone, so frames can be computed in any grouping."""
+    spectrum = np.fft.rfft(frames * _hann(INPUT_SPEC.audio_n_fft), axis=-1)
+    return spectrum.real**2 + spectrum.imag**2
+
+
+def log_mel_from_power(power: np.ndarray) -> np.ndarray:
+    """(N, F, bins) float32 power spectra -> (N, M, F) float32 normalised log-mel.
+    The mel projection is a BLAS matrix product whose rounding depends on the matrix's shape and
+    a row's place in it: only an (N, F, bins) input with the frames in window order gives the
+    offline path's values bit for bit."""
     mel_power = power @ mel_filterbank().T
     db = np.float32(10.0) * np.log10(mel_power + np.float32(NORMALISATION.log_mel_floor))
     normalised = (db - np.float32(NORMALISATION.log_mel_offset_db)) / np.float32(NORMALISATION.log_mel_scale_db)
@@ -373,10 +421,15 @@ def _as_byte_array(data) -> np.ndarray:
 
 def _resample(signal: np.ndarray, rate_from: float, rate_to: float, axis: int, padtype: str) -> np.ndarray:
     """Polyphase resampling by the closest ratio with a denominator of at most 1000."""
-    ratio = Fraction(rate_to / rate_from).limit_denominator(1000) if rate_from != rate_to else Fraction(1)
+    ratio = resample_ratio(rate_from, rate_to)
     if ratio == 1:
         return signal
     return polyphase_resample(signal, ratio.numerator, ratio.denominator, axis=axis, padtype=padtype)
+
+
+def resample_ratio(rate_from: float, rate_to: float) -> Fraction:
+    """up/down of the polyphase resampling from rate_from to rate_to (1 for equal rates)."""
+    return Fraction(rate_to / rate_from).limit_denominator(1000) if rate_from != rate_to else Fraction(1)
 
 
 def polyphase_resample(signal: np.ndarray, up: int, down: int, axis: int = 0, padtype: str = "constant") -> np.ndarray:
@@ -385,11 +438,11 @@ def polyphase_resample(signal: np.ndarray, up: int, down: int, axis: int = 0, pa
     up, down = up // divisor, down // divisor
     if up == down:
         return signal.copy()
-    return resample_poly(signal, up, down, axis=axis, window=_lowpass(up, down), padtype=padtype)
+    return resample_poly(signal, up, down, axis=axis, window=polyphase_filter(up, down), padtype=padtype)
 
 
 @lru_cache(maxsize=32)
-def _lowpass(up: int, down: int) -> np.ndarray:
-    # The filter resample_poly designs when given no coefficients (window=("kaiser", 5.0)).
+def polyphase_filter(up: int, down: int) -> np.ndarray:
+    """The low-pass resample_poly designs when given no coefficients (window=("kaiser", 5.0))."""
     max_rate = max(up, down)
     return firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))

@@ -92,7 +92,6 @@ SOURCES: tuple[DebianSource, ...] = (
         "spoken digits, Colombian Spanish, Avatar Ltda.",
     ),
 )
-SOURCES_BY_PACKAGE = {source.package: source for source in SOURCES}
 
 
 def fetch_sources(sources_dir: Path, log=print) -> dict[str, str]:

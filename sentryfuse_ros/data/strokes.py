@@ -66,7 +66,7 @@ def _trace(skeleton: np.ndarray) -> list[np.ndarray]:
     strokes = []
     position = None
     while unvisited:
-        start = _next_start(neighbours, unvisited, position)
+        start = _next_start(unvisited, position)
         stroke = [start]
         while True:
             options = [q for q in neighbours[stroke[-1]] if frozenset((stroke[-1], q)) in unvisited]
@@ -98,7 +98,7 @@ def _skeleton_neighbours(p, pixels) -> list[tuple[int, int]]:
     return result
 
 
-def _next_start(neighbours, unvisited, position):
+def _next_start(unvisited, position):
     """Where the pen goes down next: a free end (one unvisited edge), nearest to the pen, else any."""
     open_degree = {}
     for edge in unvisited:

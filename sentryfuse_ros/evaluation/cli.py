@@ -15,14 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from sentryfuse_ros.evaluation.grid import FULL_GRID, QUICK_GRID, GridSpec, ResultsFile, model_digest
 from sentryfuse_ros.evaluation.report import write_report
-from sentryfuse_ros.evaluation.run import evaluate_grid
+from sentryfuse_ros.evaluation.run import GridData, evaluate_grid
 from sentryfuse_ros.evaluation.summary import Headline, Table
 from sentryfuse_ros.model.checkpoint import CheckpointError, load_checkpoint, shipped_checkpoint
-from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.pruning.method import Calibration, PruningMethod
 from sentryfuse_ros.pruning.registry import DEFAULT_METHODS, GATE_METHODS, METHOD_NAMES, build_method
 
@@ -44,19 +42,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate_and_report(
-    model: SentryAttend,
-    test_inputs: Mapping[str, Tensor],
-    test_labels: Tensor,
-    calibration_pool: Calibration,
-    spec: GridSpec,
-    methods: Mapping[str, PruningMethod],
-    out_dir: Path,
-    progress: bool = True,
+    data: GridData, spec: GridSpec, methods: Mapping[str, PruningMethod], out_dir: Path, progress: bool = True
 ) -> Headline:
     """Run (or resume) the grid for an injected model and data and write the report into out_dir."""
-    results = ResultsFile(out_dir / RESULTS_CSV)
-    rows = evaluate_grid(model, test_inputs, test_labels, calibration_pool, spec, methods, results, progress)
-    return write_report(Table(rows), spec, model_digest(model), rows[0].n_test, out_dir)
+    rows = evaluate_grid(data, spec, methods, ResultsFile(out_dir / RESULTS_CSV), progress)
+    return write_report(Table(rows), spec, model_digest(data.model), rows[0].n_test, out_dir)
 
 
 def build_methods(
@@ -89,9 +79,8 @@ def run(args: argparse.Namespace) -> int:
     test, calibration = load_split(spec.test_split), load_split(spec.calibration_split)
     pool = Calibration(calibration.tensors(), calibration.labels)
     out_dir = args.out or (QUICK_OUT if args.quick else FULL_OUT)
-    summary = evaluate_and_report(
-        model, test.tensors(), test.labels, pool, spec, methods, out_dir, progress=not args.no_progress
-    )
+    data = GridData(model, test.tensors(), test.labels, pool)
+    summary = evaluate_and_report(data, spec, methods, out_dir, progress=not args.no_progress)
     print(summary)
     print(f"results.csv, {out_dir / 'report.md'} and plots in {out_dir}/")
     return 0

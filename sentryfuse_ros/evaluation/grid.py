@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sentryfuse_ros.modalities import MODALITY_SUBSETS, subset_name
+from sentryfuse_ros.modalities import MODALITY_SUBSETS
 from sentryfuse_ros.pruning.registry import DEFAULT_METHODS
 
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
@@ -138,10 +138,6 @@ class ResultsFile:
             if new_file:
                 writer.writeheader()
             writer.writerow(row.to_csv())
-
-
-def grid_subset_names(spec: GridSpec) -> list[str]:
-    return [subset_name(subset) for subset in spec.subsets]
 
 
 def test_subsample(n_total: int, n: int | None) -> torch.Tensor | None:

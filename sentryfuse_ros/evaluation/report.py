@@ -57,32 +57,20 @@ def markdown(table: Table, spec: GridSpec, model_id: str, n_test: int, summary: 
         "",
         *[f"- {line}" for line in summary.lines],
         "",
-        "## Accuracy (%) per modality subset, mean over ratios and seeds",
-        "",
-        _row(["method", *subsets, "grid mean", "dropped-modality mean"]),
-        _row(["---"] * (len(subsets) + 3)),
+        *_table_head("Accuracy (%) per modality subset, mean over ratios and seeds",
+                     ["method", *subsets, "grid mean", "dropped-modality mean"]),
         _row(["unpruned", *[_percent(table.unpruned.get(s)) for s in subsets], "", ""]),
     ]
     for method in table.methods:
         cells = [_percent(table.mean(method, [s])) for s in subsets]
         lines.append(_row([method, *cells, _percent(table.mean(method)), _percent(table.mean(method, dropped))]))
-    lines += [
-        "",
-        "## Accuracy (%) per prune ratio, mean over subsets and seeds",
-        "",
-        _row(["method", *[f"{r:g}" for r in ratios]]),
-        _row(["---"] * (len(ratios) + 1)),
-    ]
+    lines += ["", *_table_head("Accuracy (%) per prune ratio, mean over subsets and seeds",
+                               ["method", *[f"{r:g}" for r in ratios]])]
     for method in table.methods:
         lines.append(_row([method, *[_percent(table.mean(method, ratio=r)) for r in ratios]]))
     if has_gain:
-        lines += [
-            "",
-            "## SentryGate minus the best baseline of each cell (accuracy points, mean over seeds)",
-            "",
-            _row(["subset", *[f"{r:g}" for r in ratios]]),
-            _row(["---"] * (len(ratios) + 1)),
-        ]
+        lines += ["", *_table_head("SentryGate minus the best baseline of each cell (accuracy points, mean over seeds)",
+                                   ["subset", *[f"{r:g}" for r in ratios]])]
         for subset in subsets:
             gains = [table.best_baseline_gain(SENTRYGATE, subset, r) for r in ratios]
             lines.append(_row([subset, *[_signed(g) for g in gains]]))
@@ -90,6 +78,11 @@ def markdown(table: Table, spec: GridSpec, model_id: str, n_test: int, summary: 
     if has_gain:
         lines.append(f"![SentryGate gain]({GAIN_PLOT})")
     return "\n".join(lines) + "\n"
+
+
+def _table_head(title: str, columns: list[str]) -> list[str]:
+    """A markdown section title and the header rows of its table."""
+    return [f"## {title}", "", _row(columns), _row(["---"] * len(columns))]
 
 
 def plot_accuracy(table: Table, path: Path) -> None:

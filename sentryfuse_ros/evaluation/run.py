@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from torch import Tensor
 from tqdm import tqdm
@@ -42,6 +43,17 @@ def plan_digest(plan: PrunePlan) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class GridData:
+    """What the grid runs on: the trained backbone, the test examples (inputs[name] is (N, ...),
+    labels (N,)) and the pool calibration sets are drawn from."""
+
+    model: SentryAttend
+    test_inputs: Mapping[str, Tensor]
+    test_labels: Tensor
+    calibration_pool: Calibration
+
+
 class _Evaluator:
     """Accuracy of plans on the test examples, each distinct (plan, subset) measured once."""
 
@@ -64,18 +76,11 @@ class _Evaluator:
 
 
 def evaluate_grid(
-    model: SentryAttend,
-    test_inputs: Mapping[str, Tensor],
-    test_labels: Tensor,
-    calibration_pool: Calibration,
-    spec: GridSpec,
-    methods: Mapping[str, PruningMethod],
-    results: ResultsFile,
-    progress: bool = True,
-    batch_size: int = 512,
+    data: GridData, spec: GridSpec, methods: Mapping[str, PruningMethod], results: ResultsFile,
+    progress: bool = True, batch_size: int = 512,
 ) -> list[Row]:
     """Every row of the grid, computing only those not already in `results` (which gets them appended)."""
-    model = model.eval()
+    model, test_inputs, test_labels = data.model.eval(), data.test_inputs, data.test_labels
     index = test_subsample(len(test_labels), spec.test_examples)
     if index is not None:
         test_inputs = {name: tensor[index] for name, tensor in test_inputs.items()}
@@ -121,7 +126,7 @@ def evaluate_grid(
             bar.set_postfix_str(f"{name} r={ratio} seed={seed}")
             method = methods[name]
             if seed not in calibrations:
-                calibrations[seed] = calibration_pool.sample(spec.calibration_examples, seed)
+                calibrations[seed] = data.calibration_pool.sample(spec.calibration_examples, seed)
             calibration = calibrations[seed]
             if method.subset_aware:
                 for subset in missing:

@@ -8,7 +8,6 @@ pickles (torch.load) are never used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from sentryfuse_ros.digest import file_sha256
 from sentryfuse_ros.model.config import SentryAttendConfig
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 
@@ -54,6 +54,12 @@ def shipped_checkpoint(name: str = "sentryattend") -> Path:
     return SHIPPED_WEIGHTS_DIR / f"{name}.safetensors"
 
 
+def backbone_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of the weights file of the checkpoint at `path`: what a gate records for the
+    backbone it was trained for."""
+    return file_sha256(checkpoint_paths(path)[0])
+
+
 def write_checkpoint_files(path: str | os.PathLike, tensors: dict, document: dict, metadata: dict | None = None) -> Path:
     """Write `tensors` as safetensors and `document` (plus the weights' SHA-256) as JSON; returns
     the weights path. Write-then-rename, so a crash never leaves a half-written checkpoint under
@@ -62,7 +68,7 @@ def write_checkpoint_files(path: str | os.PathLike, tensors: dict, document: dic
     weights_path.parent.mkdir(parents=True, exist_ok=True)
     partial_weights = weights_path.with_name(weights_path.name + ".partial")
     save_file({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, str(partial_weights), metadata=metadata)
-    document = {**document, "weights_sha256": _sha256(partial_weights)}
+    document = {**document, "weights_sha256": file_sha256(partial_weights)}
     partial_config = config_path.with_name(config_path.name + ".partial")
     partial_config.write_text(json.dumps(document, indent=2) + "\n")
     os.replace(partial_weights, weights_path)
@@ -78,43 +84,53 @@ def save_checkpoint(model: SentryAttend, path: str | os.PathLike, meta: dict | N
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Rebuild the model from its config and load its weights, in eval mode on the CPU."""
-    weights_path, config_path = checkpoint_paths(path)
-    for required in (weights_path, config_path):
-        if not required.is_file():
-            raise CheckpointError(required, "file not found")
-    document = _read_config_document(config_path)
+    weights_path, config_path, document = read_config_document(path, FORMAT, FORMAT_VERSION, ("config", "meta"))
     try:
         config = SentryAttendConfig.from_dict(document["config"])
     except ValueError as error:
         raise CheckpointError(config_path, f"invalid model config: {error}") from error
-    try:
-        tensors = load_file(str(weights_path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(weights_path, f"corrupt safetensors file: {error}") from error
     model = SentryAttend(config)
-    _check_tensors_match(weights_path, model.state_dict(), tensors)
-    # Names and shapes agree; the digest catches damaged tensor bytes the header cannot reveal.
-    if _sha256(weights_path) != document["weights_sha256"]:
-        raise CheckpointError(weights_path, f"SHA-256 differs from the one in {config_path.name}: corrupt or replaced")
-    model.load_state_dict(tensors, strict=True)
+    model.load_state_dict(load_checked_tensors(weights_path, config_path, document, model), strict=True)
     return Checkpoint(model=model.eval(), meta=document["meta"])
 
 
-def _read_config_document(config_path: Path) -> dict:
+def read_config_document(
+    path: str | os.PathLike, format_tag: str, format_version: int, required: tuple[str, ...]
+) -> tuple[Path, Path, dict]:
+    """(weights path, config path, JSON document) of the checkpoint at `path`, after checking that
+    both files exist and that the document has this format tag, this version, the weights digest
+    and the `required` keys. The same rules for every format written by write_checkpoint_files."""
+    weights_path, config_path = checkpoint_paths(path)
+    for existing in (weights_path, config_path):
+        if not existing.is_file():
+            raise CheckpointError(existing, "file not found")
     try:
         document = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CheckpointError(config_path, f"config is not valid JSON: {error}") from error
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise CheckpointError(config_path, f"not a {FORMAT} checkpoint config (format tag missing or different)")
-    if document.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            config_path, f"format version {document.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
-        )
-    missing = [key for key in ("config", "weights_sha256", "meta") if key not in document]
+    if not isinstance(document, dict) or document.get("format") != format_tag:
+        raise CheckpointError(config_path, f"not a {format_tag} checkpoint config (format tag missing or different)")
+    if document.get("format_version") != format_version:
+        found = document.get("format_version")
+        raise CheckpointError(config_path, f"format version {found!r} is not supported (expected {format_version})")
+    missing = [key for key in (*required, "weights_sha256") if key not in document]
     if missing:
         raise CheckpointError(config_path, f"config lacks {missing}")
-    return document
+    return weights_path, config_path, document
+
+
+def load_checked_tensors(weights_path: Path, config_path: Path, document: dict, module: torch.nn.Module) -> dict:
+    """The tensors of `weights_path`, checked to be exactly `module`'s (names, shapes, dtypes) and
+    to have the SHA-256 recorded in `document`; ready for module.load_state_dict."""
+    try:
+        tensors = load_file(str(weights_path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(weights_path, f"corrupt safetensors file: {error}") from error
+    _check_tensors_match(weights_path, module.state_dict(), tensors)
+    # Names and shapes agree; the digest catches damaged tensor bytes the header cannot reveal.
+    if file_sha256(weights_path) != document["weights_sha256"]:
+        raise CheckpointError(weights_path, f"SHA-256 differs from the one in {config_path.name}: corrupt or replaced")
+    return tensors
 
 
 def _check_tensors_match(weights_path: Path, expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> None:
@@ -133,11 +149,3 @@ def _check_tensors_match(weights_path: Path, expected: dict[str, torch.Tensor], 
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise CheckpointError(weights_path, f"tensors do not match the config: {shown}")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

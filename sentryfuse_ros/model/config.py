@@ -8,9 +8,7 @@ width), so a sliced network saves and loads through the same format.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from math import ceil
 
-from sentryfuse_ros.data.spec import INPUT_SPEC
 from sentryfuse_ros.modalities import CLASS_NAMES
 
 ATTENTION_KINDS = ("sparse_gqa", "dense_mha")
@@ -85,16 +83,6 @@ class SentryAttendConfig:
     def dense_twin(self) -> SentryAttendConfig:
         """Same width and depth with full multi-head attention: one K/V per head, no sparsity."""
         return replace(self, attention="dense_mha", n_kv_groups=self.n_heads, layers=None)
-
-    def tokens_per_modality(self) -> dict[str, int]:
-        spec = INPUT_SPEC
-        camera_rows, camera_cols = self.camera_patch
-        mel_rows, frame_cols = self.audio_patch
-        return {
-            "camera": ceil(spec.image_size / camera_rows) * ceil(spec.image_size / camera_cols),
-            "imu": ceil(spec.imu_window_samples / self.imu_patch),
-            "audio": ceil(spec.audio_n_mels / mel_rows) * ceil(spec.audio_frames / frame_cols),
-        }
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,19 +7,14 @@ different backbone fails instead of pruning the wrong structures.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from sentryfuse_ros.model.checkpoint import (
     SHIPPED_WEIGHTS_DIR,
     CheckpointError,
-    _check_tensors_match,
-    _sha256,
-    checkpoint_paths,
+    load_checked_tensors,
+    read_config_document,
     write_checkpoint_files,
 )
 from sentryfuse_ros.model.sentry_gate import SentryGate, SentryGateConfig
@@ -51,29 +46,12 @@ def save_gate(gate: SentryGate, path, backbone_sha256: str, report: dict | None 
 
 
 def load_gate(path, expected_backbone_sha256: str | None = None) -> GateCheckpoint:
-    weights_path, config_path = checkpoint_paths(path)
-    for required in (weights_path, config_path):
-        if not required.is_file():
-            raise CheckpointError(required, "file not found")
-    try:
-        document = json.loads(config_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(config_path, f"config is not valid JSON: {error}") from error
-    if not isinstance(document, dict) or document.get("format") != GATE_FORMAT:
-        raise CheckpointError(config_path, f"not a {GATE_FORMAT} config (format tag missing or different)")
-    if document.get("format_version") != GATE_FORMAT_VERSION:
-        raise CheckpointError(config_path, f"format version {document.get('format_version')!r} is not supported")
+    weights_path, config_path, document = read_config_document(path, GATE_FORMAT, GATE_FORMAT_VERSION, ("config",))
     try:
         gate = SentryGate(SentryGateConfig.from_dict(document["config"]))
     except (KeyError, ValueError) as error:
         raise CheckpointError(config_path, f"invalid gate config: {error}") from error
-    try:
-        tensors = load_file(str(weights_path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as error:
-        raise CheckpointError(weights_path, f"corrupt safetensors file: {error}") from error
-    _check_tensors_match(weights_path, gate.state_dict(), tensors)
-    if _sha256(weights_path) != document.get("weights_sha256"):
-        raise CheckpointError(weights_path, "weights digest differs from the one recorded in the config")
+    tensors = load_checked_tensors(weights_path, config_path, document, gate)
     backbone = document.get("backbone_sha256", "")
     if expected_backbone_sha256 is not None and backbone != expected_backbone_sha256:
         raise CheckpointError(

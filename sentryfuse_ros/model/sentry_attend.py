@@ -70,13 +70,6 @@ class SentryAttend(nn.Module):
             if ffn_mask is not None and block.ffn is not None:
                 block.ffn.ffn_mask.copy_(ffn_mask)
 
-    def reset_masks(self) -> None:
-        for block in self.blocks:
-            if block.attn is not None:
-                block.attn.head_mask.fill_(1.0)
-            if block.ffn is not None:
-                block.ffn.ffn_mask.fill_(1.0)
-
     @torch.no_grad()
     def fit_input_normalization(self, samples: Mapping[str, Tensor]) -> None:
         """Standardise each modality with statistics of these training samples."""

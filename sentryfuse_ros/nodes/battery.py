@@ -4,9 +4,12 @@ No rclpy: `now` is seconds on one monotonic clock. The rules (also the user docu
 
 - percentage in [0, 1] is used as is (the message definition's range).
 - percentage in (1, 1 + OVERSHOOT] is rounding overshoot of a 0..1 source: clamped to 1, WARN.
-- percentage in (1 + OVERSHOOT, 100] comes from a 0..100 source: divided by 100, WARN. In the
-  default `auto` scale the source is then treated as 0..100 for good, so 0.8 from it means 0.8 %,
-  not 80 %. `fraction` or `percent` fixes the scale instead of detecting it.
+- percentage in (1 + OVERSHOOT, 100] may come from a 0..100 source. In the default `auto` scale
+  one such reading is not evidence enough (BatteryState defines 0..1, and a single glitch must
+  not change how every later reading is read): it is ignored, WARN, until PERCENT_EVIDENCE
+  readings in a row are above 1 + OVERSHOOT; then the source is treated as 0..100 for good
+  (divided by 100, WARN), so 0.8 from it means 0.8 %, not 80 %. A reading in [0, 1] before
+  that restarts the count. `fraction` or `percent` fixes the scale instead of detecting it.
 - NaN or +-Inf ("unmeasured" per the message): charge / capacity is used when both are finite
   and capacity > 0, WARN; otherwise the reading is ignored, WARN.
 - negative, or above 100: the reading is ignored, WARN.
@@ -27,6 +30,8 @@ CHARGING_STATUSES = (BatteryState.POWER_SUPPLY_STATUS_CHARGING, BatteryState.POW
 # How far above 1.0 a 0..1 source may overshoot (float rounding of charge/capacity) before the
 # value is read as percent.
 OVERSHOOT = 0.01
+# Readings in a row above 1 + OVERSHOOT before `auto` reads the source as 0..100.
+PERCENT_EVIDENCE = 3
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class BatteryNormaliser:
             raise ValueError(f"percentage scale must be one of {SCALES}, got {scale!r}")
         self.scale = scale
         self.percent_source = scale == "percent"
+        self.percent_readings = 0  # in a row, above 1 + OVERSHOOT (auto scale)
 
     def normalise(self, percentage: float, charge: float, capacity: float, status: int) -> BatteryReading:
         charging = status in CHARGING_STATUSES
@@ -60,11 +66,17 @@ class BatteryNormaliser:
         if self.percent_source:
             return BatteryReading(percentage / 100, charging, self._percent_warning(percentage))
         if percentage <= 1:
+            self.percent_readings = 0
             return BatteryReading(percentage, charging)
         if percentage <= 1 + OVERSHOOT:
             return BatteryReading(1.0, charging, f"percentage {percentage:g} slightly above 1; clamped to 1")
         if self.scale == "fraction":
             return BatteryReading(math.nan, charging, f"percentage {percentage:g} is above 1 (scale 'fraction'); reading ignored")
+        self.percent_readings += 1
+        if self.percent_readings < PERCENT_EVIDENCE:
+            return BatteryReading(math.nan, charging, (
+                f"percentage {percentage:g} is above 1; reading ignored until {PERCENT_EVIDENCE} in a row say the "
+                f"source is 0..100 ({self.percent_readings}/{PERCENT_EVIDENCE})"))
         self.percent_source = True
         return BatteryReading(percentage / 100, charging, self._percent_warning(percentage))
 

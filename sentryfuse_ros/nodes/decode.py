@@ -13,7 +13,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image, Imu
 
 from sentryfuse.msg import AudioChunk
-from sentryfuse_ros.data.preprocess import InvalidInput, image_from_buffer
+from sentryfuse_ros.data.preprocess import InvalidInput, image_from_buffer, image_pixels
 
 IMU_CHANNELS = ("accel x", "accel y", "accel z", "gyro x", "gyro y", "gyro z")
 
@@ -21,6 +21,11 @@ IMU_CHANNELS = ("accel x", "accel y", "accel z", "gyro x", "gyro y", "gyro z")
 def image_from_msg(msg: Image) -> np.ndarray:
     """Grayscale float32 image, as data.preprocess.image_from_buffer decodes it."""
     return image_from_buffer(msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian))
+
+
+def check_image_msg(msg: Image) -> None:
+    """InvalidInput if the frame is malformed; converts no pixel (what a liveness check needs)."""
+    image_pixels(msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian))
 
 
 def image_from_compressed_msg(msg: CompressedImage) -> np.ndarray:
@@ -31,7 +36,7 @@ def image_from_compressed_msg(msg: CompressedImage) -> np.ndarray:
     if gray is None:
         raise InvalidInput(f"compressed image (format {msg.format!r}, {len(msg.data)} bytes) does not decode")
     height, width = gray.shape
-    return image_from_buffer(gray.tobytes(), height, width, "mono8", width)
+    return image_from_buffer(gray, height, width, "mono8", width)
 
 
 def imu_sample_from_msg(msg: Imu) -> np.ndarray:
@@ -42,14 +47,20 @@ def imu_sample_from_msg(msg: Imu) -> np.ndarray:
             raise InvalidInput(f"IMU reports no {field} (covariance[0] = -1)")
     a, g = msg.linear_acceleration, msg.angular_velocity
     values = np.array([a.x, a.y, a.z, g.x, g.y, g.z], dtype=np.float64)
-    bad = [name for name, value in zip(IMU_CHANNELS, values) if not np.isfinite(value)]
-    if bad:
-        raise InvalidInput(f"IMU has non-finite {', '.join(bad)}")
+    finite = np.isfinite(values)
+    if not finite.all():
+        raise InvalidInput(f"IMU has non-finite {', '.join(np.asarray(IMU_CHANNELS)[~finite])}")
     return values.astype(np.float32)
 
 
 def audio_from_msg(msg: AudioChunk, expected_rate: int = 0) -> np.ndarray:
-    """Channel 0 as float32; `expected_rate` > 0 rejects any other sample rate."""
+    """Channel 0 as float32; `expected_rate` > 0 rejects any other sample rate.
+
+    rclpy gives the float32[] field as an array.array: mono audio is returned as a read-only
+    view of the message's buffer (whoever keeps it copies it, as SensorWindows does into its
+    window), other channel counts as one copy of the strided channel-0 view. Only channel 0 is
+    checked for NaN or Inf: the others are never used.
+    """
     if msg.sample_rate == 0:
         raise InvalidInput("audio sample_rate is 0")
     if expected_rate and msg.sample_rate != expected_rate:
@@ -61,6 +72,8 @@ def audio_from_msg(msg: AudioChunk, expected_rate: int = 0) -> np.ndarray:
         raise InvalidInput("audio chunk has no samples")
     if samples.size % msg.channels:
         raise InvalidInput(f"{samples.size} audio samples is not a multiple of {msg.channels} channels")
-    if not np.isfinite(samples).all():
+    channel = np.ascontiguousarray(samples[:: msg.channels])
+    channel.flags.writeable = False  # a view of the message when mono
+    if not np.isfinite(channel).all():
         raise InvalidInput("audio samples contain NaN or Inf")
-    return samples[:: msg.channels].copy()
+    return channel

@@ -36,7 +36,10 @@ def sensor_level(tracker: SensorLiveness, now: float, expect: SensorExpectation)
         if tracker.valid_count == 0:
             return ERROR, f"only invalid messages; last: {tracker.last_invalid_reason}"
         recovering = f"; recovering {tracker.streak}/{tracker.config.recover_messages}" if tracker.streak else ""
-        return ERROR, f"dead: no valid message for {tracker.age(now):.3f} s (timeout {tracker.config.timeout_s:g} s){recovering}"
+        rejected = (f"; messages still arrive but are invalid: {tracker.last_invalid_reason}"
+                    if tracker.last_invalid is not None and tracker.last_invalid > tracker.last_valid else "")
+        return ERROR, (f"dead: no valid message for {tracker.age(now):.3f} s (timeout {tracker.config.timeout_s:g} s)"
+                       f"{rejected}{recovering}")
     rate = tracker.rate_hz(now)
     if rate < expect.min_rate_fraction * expect.expected_rate_hz:
         return WARN, f"rate {rate:.1f} Hz below {expect.min_rate_fraction:.0%} of expected {expect.expected_rate_hz:g} Hz"

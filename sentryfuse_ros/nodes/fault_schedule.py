@@ -15,7 +15,7 @@ No rclpy. Times are seconds since sensor_sim was activated. Format:
       - {fault: battery_charging, at: 80, duration: 10}          # status CHARGING meanwhile
 
 Sensors: camera, imu, audio, battery (battery only for drop and flap). Malformed kinds:
-camera step_mismatch, size_mismatch, bad_encoding; imu nan, inf, no_accel; audio wrong_rate,
+camera step_mismatch, size_mismatch, bad_encoding; imu nan, inf, no_accel; audio zero_rate,
 empty, nan; any of the three stamp_backwards, stamp_future, stamp_zero. A battery event
 overrides any earlier battery_drain still in progress.
 """

@@ -7,10 +7,17 @@ the current state), and /diagnostics. The decisions are made by plain-Python sta
 
     python -m sentryfuse_ros.nodes.heartbeat_monitor --ros-args --params-file config/sentryfuse.yaml
 
-A sensor dies when its watchdog timer (period timeout_s, reset by every valid message) fires
-and, one executor cycle later (after any waiting message is handled), it is still silent; with
-qos_deadline the middleware's deadline-missed events trigger the same check. Any message
-that fails the stamp check or its reader (decode) is counted as invalid with the reason.
+Sensor messages are not handled one by one: they wait in the middleware's queues
+(nodes/sensor_feed.py, `ingestion: polled`), sized so that nothing is overwritten between two
+looks, and are judged by the time each reached the process (rmw's reception stamp), not by
+when they are taken. Each sensor has a watchdog timer due when its newest valid message is
+timeout_s old (every RECOVERY_POLL_S while it is dead); when one fires the monitor takes every
+queued message of every sensor, then declares dead each live sensor still silent for its
+timeout, and sets each watchdog's next due time. So a sensor dies timeout_s after its last
+message, as with a per-message watchdog, for a few wake-ups per timeout instead of one per
+message. With qos_deadline the subscriptions ask for a deadline, so only publishers that
+offer one match. Any message that fails the stamp check or its reader (decode) is counted
+as invalid with the reason.
 """
 
 from __future__ import annotations
@@ -19,9 +26,9 @@ import sys
 import time
 from functools import partial
 
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, KeyValue
 from rclpy.clock import Clock, ClockType
-from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import BatteryState, CompressedImage, Image, Imu
 
@@ -32,19 +39,23 @@ from sentryfuse_ros.nodes import decode, diagnostics
 from sentryfuse_ros.nodes.battery import BatteryMonitor
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
 from sentryfuse_ros.nodes.liveness import SensorLiveness
-from sentryfuse_ros.nodes.monitor_params import PARAMS, MonitorConfig, cross_check
+from sentryfuse_ros.nodes.monitor_params import PARAMS, RECOVERY_POLL_S, MonitorConfig, cross_check
 from sentryfuse_ros.nodes.power_level import LEVEL_NAMES, PowerLevelSelector
-from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
-from sentryfuse_ros.nodes.stamps import StampCheck
+from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
+from sentryfuse_ros.nodes.sensor_feed import Delivery, ingestion_problem
+from sentryfuse_ros.nodes.stamps import NS_PER_S, StampCheck
 
 FAILURE = TransitionCallbackReturn.FAILURE
-# A reception time further back than this is a system clock step, not a wait.
-MAX_WAIT_NS = 5_000_000_000
+# A watchdog is never set closer than this: a timer due "now" would spin.
+MIN_WATCHDOG_S = 0.001
+# BatteryState comes at about 1 Hz and is read at least every RECOVERY_POLL_S.
+BATTERY_QUEUE_DEPTH = 5
 
 
 class HeartbeatMonitor(SentryLifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("heartbeat_monitor", PARAMS, **kwargs)
+        self._feed = None
         # Liveness runs on the steady clock (time.monotonic is the same CLOCK_MONOTONIC), so
         # neither a ROS time jump nor use_sim_time can kill or revive a sensor.
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -53,10 +64,9 @@ class HeartbeatMonitor(SentryLifecycleNode):
         self._subscriptions_by_sensor: dict = {}
         self._watchdogs: dict = {}
         self._periodic: list = []
-        self._verdict = None  # guard condition that runs _judge
 
     def cross_check(self, values):
-        return cross_check(values)
+        return ingestion_problem(values) or cross_check(values)
 
     # --- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -70,7 +80,8 @@ class HeartbeatMonitor(SentryLifecycleNode):
         quiet = PublisherEventCallbacks(use_default_callbacks=False)
         self._state_pub = self.create_lifecycle_publisher(
             ModalityState, self._config.state_topic, latched_state_qos(), event_callbacks=quiet)
-        self._diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10, event_callbacks=quiet)
+        self._diag_pub = self.create_lifecycle_publisher(
+            DiagnosticArray, "/diagnostics", reliable_qos(10), event_callbacks=quiet)
         self._reset_state()
         return super().on_configure(state)
 
@@ -81,19 +92,6 @@ class HeartbeatMonitor(SentryLifecycleNode):
         self._start_timers()
         self._publish_state()
         return result
-
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._stop()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release()
-        return super().on_cleanup(state)
-
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._stop()
-        self._release()
-        return super().on_shutdown(state)
 
     def on_parameters_changed(self, values) -> None:
         if self._config is None:
@@ -115,7 +113,6 @@ class HeartbeatMonitor(SentryLifecycleNode):
         self._trackers = {s: SensorLiveness(cfg.sensors[s].liveness) for s in MODALITIES}
         self._stamp_checks = {s: StampCheck(cfg.stamp_limits) for s in MODALITIES}
         self._frame_ids = {s: "" for s in (*MODALITIES, "battery")}
-        self._qos_problems = {s: "" for s in (*MODALITIES, "battery")}
         self._battery = BatteryMonitor(cfg.battery_timeout_s, cfg.battery_scale)
         self._power = PowerLevelSelector(cfg.power)
         self._power_level = self._power.update(float("nan"), False)
@@ -123,9 +120,11 @@ class HeartbeatMonitor(SentryLifecycleNode):
 
     def _subscribe(self) -> None:
         cfg = self._config
+        self._feed = self.feeds.get(cfg.ingestion)
+        # A raw frame is checked, not converted: the monitor needs its validity, not its pixels.
         camera_type, read_camera = (
             (CompressedImage, decode.image_from_compressed_msg) if cfg.camera_compressed
-            else (Image, decode.image_from_msg)
+            else (Image, decode.check_image_msg)
         )
         readers = {
             "camera": (camera_type, read_camera),
@@ -134,24 +133,19 @@ class HeartbeatMonitor(SentryLifecycleNode):
         }
         for sensor, (msg_type, read) in readers.items():
             settings = cfg.sensors[sensor]
-            events = SubscriptionEventCallbacks(
-                incompatible_qos=partial(self._on_incompatible_qos, sensor),
-                deadline=self._on_deadline if cfg.qos_deadline else None,
-                use_default_callbacks=False,
+            deadline_s = settings.liveness.timeout_s if cfg.qos_deadline else 0.0
+            self._subscriptions_by_sensor[sensor] = self._feed.subscribe(
+                self, msg_type, settings.topic, sensor_qos(cfg.reliability, deadline_s, settings.queue_depth),
+                partial(self._on_sensor_messages, sensor, read),
             )
-            qos = sensor_qos(cfg.reliability, settings.liveness.timeout_s if cfg.qos_deadline else 0.0)
-            self._subscriptions_by_sensor[sensor] = self.create_subscription(
-                msg_type, settings.topic, partial(self._on_sensor_message, sensor, read), qos, event_callbacks=events
-            )
-        self._subscriptions_by_sensor["battery"] = self.create_subscription(
-            BatteryState, cfg.battery_topic, self._on_battery, sensor_qos(cfg.reliability),
-            event_callbacks=SubscriptionEventCallbacks(
-                incompatible_qos=partial(self._on_incompatible_qos, "battery"), use_default_callbacks=False),
+        # The battery waits in its queue too (read at the next watchdog, within RECOVERY_POLL_S).
+        self._subscriptions_by_sensor["battery"] = self._feed.subscribe(
+            self, BatteryState, cfg.battery_topic, sensor_qos(cfg.reliability, depth=BATTERY_QUEUE_DEPTH),
+            self._on_battery,
         )
 
     def _start_timers(self) -> None:
         cfg = self._config
-        self._verdict = self.create_guard_condition(self._judge)
         for sensor in MODALITIES:
             self._watchdogs[sensor] = self.create_timer(
                 cfg.sensors[sensor].liveness.timeout_s, self._on_watchdog, clock=self._steady
@@ -165,80 +159,70 @@ class HeartbeatMonitor(SentryLifecycleNode):
         for timer in (*self._watchdogs.values(), *self._periodic):
             self.destroy_timer(timer)
         self._watchdogs, self._periodic = {}, []
-        if self._verdict is not None:
-            self.destroy_guard_condition(self._verdict)
-            self._verdict = None
 
     def _stop(self) -> None:
         for subscription in self._subscriptions_by_sensor.values():
-            self.destroy_subscription(subscription)
+            self._feed.unsubscribe(subscription)
         self._subscriptions_by_sensor = {}
         self._stop_timers()
 
     def _release(self) -> None:
-        for publisher in (self._state_pub, self._diag_pub):
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
+        self.destroy_lifecycle_publishers((self._state_pub, self._diag_pub))
         self._state_pub = self._diag_pub = None
         self._config = None
 
     # --- callbacks -------------------------------------------------------------------------
-    def _arrival(self, info) -> tuple[float, int]:
-        """When a message reached this process, on time.monotonic() and in ROS-clock ns. Handling can
-        come later (this process busy); that delay must neither age the stamp nor shift liveness."""
-        waited_ns = min(max(0, time.time_ns() - info["received_timestamp"]), MAX_WAIT_NS)
-        return time.monotonic() - waited_ns * 1e-9, self.get_clock().now().nanoseconds - waited_ns
-
-    def _on_sensor_message(self, sensor: str, read, msg, info) -> None:
-        now, now_ros_ns = self._arrival(info)
-        stamps = self._stamp_checks[sensor]
-        problem = stamps.problem(msg.header.stamp, now_ros_ns)
-        if problem is None:
-            try:
-                read(msg)
-            except InvalidInput as error:
-                problem = str(error)
-            except Exception as error:  # noqa: BLE001 - no message may take the monitor down
-                problem = f"unreadable message ({type(error).__name__}: {error})"
-        tracker = self._trackers[sensor]
-        if problem:
-            tracker.on_invalid(now, problem)
-            self.get_logger().warning(f"{sensor}: invalid message: {problem}", throttle_duration_sec=1.0)
-            return
-        stamps.accept(msg.header.stamp)
-        self._frame_ids[sensor] = msg.header.frame_id
-        self._watchdogs[sensor].reset()
-        if tracker.on_valid(now):
+    def _on_sensor_messages(self, sensor: str, read, deliveries: list[Delivery]) -> None:
+        """Messages taken from one sensor's queue, oldest first, each judged at its arrival."""
+        now, now_ros_ns = time.monotonic(), self.get_clock().now().nanoseconds
+        stamps, tracker = self._stamp_checks[sensor], self._trackers[sensor]
+        revived = False
+        for delivery in deliveries:
+            msg = delivery.msg
+            arrival, arrival_ros_ns = delivery.arrival(now, now_ros_ns)
+            problem = stamps.problem(msg.header.stamp, arrival_ros_ns)
+            if problem is None:
+                try:
+                    read(msg)
+                except InvalidInput as error:
+                    problem = str(error)
+                except Exception as error:  # noqa: BLE001 - no message may take the monitor down
+                    problem = f"unreadable message ({type(error).__name__}: {error})"
+            if problem:
+                tracker.on_invalid(arrival, problem)
+                self.get_logger().warning(f"{sensor}: invalid message: {problem}", throttle_duration_sec=1.0)
+                continue
+            stamps.accept(msg.header.stamp)
+            self._frame_ids[sensor] = msg.header.frame_id
+            revived |= tracker.on_valid(arrival)
+        if revived:
             self._publish_state()
 
     def _on_watchdog(self) -> None:
-        # Judged one executor cycle later: within a cycle rclpy runs timers before subscriptions,
-        # so after this process stalls, a message that did arrive in time would count as missing.
-        self._verdict.trigger()
-
-    def _on_deadline(self, _info) -> None:
-        self._verdict.trigger()
-
-    def _judge(self) -> None:
+        self._feed.drain(self._subscriptions_by_sensor.values())
         now = time.monotonic()
         died = [sensor for sensor, tracker in self._trackers.items() if tracker.update(now)]
-        for sensor, tracker in self._trackers.items():
-            if not tracker.alive:
-                self._watchdogs[sensor].cancel()  # re-armed by the next valid message
+        for sensor, timer in self._watchdogs.items():
+            tracker = self._trackers[sensor]
+            if tracker.alive:  # due when the newest valid message is timeout_s old
+                due_s = tracker.last_valid + tracker.config.timeout_s - now
+            else:
+                due_s = max(tracker.config.timeout_s, RECOVERY_POLL_S)
+            timer.timer_period_ns = int(max(due_s, MIN_WATCHDOG_S) * NS_PER_S)
+            timer.reset()
         if died:
             self._publish_state()
 
-    def _on_incompatible_qos(self, sensor: str, info) -> None:
-        self._qos_problems[sensor] = f"a publisher has incompatible QoS (policy {info.last_policy_kind.name})"
-        self.get_logger().warning(f"{sensor}: {self._qos_problems[sensor]}")
-
-    def _on_battery(self, msg: BatteryState, info) -> None:
-        reading = self._battery.on_message(
-            self._arrival(info)[0], msg.percentage, msg.charge, msg.capacity, msg.power_supply_status
-        )
-        self._frame_ids["battery"] = msg.header.frame_id
-        if reading.warning:
-            self.get_logger().warning(f"battery: {reading.warning}", throttle_duration_sec=10.0)
+    def _on_battery(self, deliveries: list[Delivery]) -> None:
+        now = time.monotonic()
+        for delivery in deliveries:
+            msg = delivery.msg
+            reading = self._battery.on_message(
+                delivery.arrival(now, 0)[0], msg.percentage, msg.charge, msg.capacity, msg.power_supply_status
+            )
+            self._frame_ids["battery"] = msg.header.frame_id
+            if reading.warning:
+                self.get_logger().warning(f"battery: {reading.warning}", throttle_duration_sec=10.0)
         snapshot = self._refresh_power(time.monotonic())
         if self._state_key(snapshot) != self._published_key:
             self._publish_state()
@@ -283,12 +267,16 @@ class HeartbeatMonitor(SentryLifecycleNode):
         cfg = self._config
         statuses = []
         for sensor, tracker in self._trackers.items():
-            topic = self._subscriptions_by_sensor[sensor].topic_name
-            statuses.append(diagnostics.sensor_status(
-                sensor, self._frame_ids[sensor] or topic, topic, tracker, now, cfg.sensors[sensor].expectation,
-                self._qos_problems[sensor],
-            ))
-        battery_topic = self._subscriptions_by_sensor["battery"].topic_name
+            polled = self._feed.topic(self._subscriptions_by_sensor[sensor])
+            status = diagnostics.sensor_status(
+                sensor, self._frame_ids[sensor] or polled.topic, polled.topic, tracker, now,
+                cfg.sensors[sensor].expectation, polled.qos_problem,
+            )
+            counters = polled.counters
+            status.values += [KeyValue(key=key, value=str(value)) for key, value in (
+                ("published", counters.published), ("taken", counters.taken), ("lost", counters.lost))]
+            statuses.append(status)
+        battery_topic = self._feed.topic(self._subscriptions_by_sensor["battery"]).topic
         statuses.append(diagnostics.battery_status(
             self._frame_ids["battery"] or battery_topic, battery_topic, self._battery.snapshot(now),
             self._power_level, self._power.budget(self._power_level), self._battery.ignored,

@@ -4,102 +4,131 @@ Lifecycle: configure loads and checks the weights and gate and builds the plan c
 subscribes the sensors and ModalityState and starts the tick; deactivate stops them and frees
 the cached plans and sensor windows; cleanup drops the model.
 
-A tick runs as soon as a valid sensor message arrives and the previous tick is at least
-1/rate_hz old (the message triggers a guard condition that wakes the tick's callback group),
-so every prediction is made on fresh data without waiting for a free-running timer. Each tick
-takes the live modality set and power level from ModalityState (or, when the monitor is silent, judges
+A tick timer runs at rate_hz. Sensor messages are not handled one by one: they wait in the
+middleware's queues (nodes/sensor_feed.py, `ingestion: polled`) and each tick takes everything
+queued, then waits up to fresh_wait_s for the next message so that the prediction is made on data
+that just arrived, and predicts only if something new arrived since the last prediction. The
+camera is decoded only for the newest frame and only when the camera is used. Each tick takes
+the live modality set and power level from ModalityState (or, when the monitor is silent, judges
 freshness itself), picks the cached plan for exactly that situation, runs it on the newest
 stamp-aligned sensor windows and publishes a Prediction whose header is the newest source stamp
 and frame.
 
-Executor: single-threaded (nodes/lifecycle.run_node). Under rclpy's MultiThreadedExecutor this
-node's dispatch thread spun at 93% of a core, starving the sensor callbacks and stretching a
-5 ms tick to 40 ms (`sentryfuse bench ros`). A tick (preprocessing and a pruned forward, a few
-ms) is short enough that parameter services and sensor callbacks wait at most that long, and
-sensor subscriptions are depth 1, so the newest data wins. The tick and the sensors still have
-their own callback groups and share the windows under a lock, so the node stays correct in a
-multi-threaded component container.
+Executor: single-threaded (nodes/lifecycle.run_node); with polled ingestion it wakes about
+rate_hz + 3 times a second instead of once per message. The tick and the ModalityState
+subscription have their own callback groups and the windows are shared under a lock, so the
+node stays correct in a multi-threaded container.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import Image, Imu
 
 from sentryfuse.msg import AudioChunk, ModalityState, Prediction
 from sentryfuse_ros.data.preprocess import InvalidInput
 from sentryfuse_ros.modalities import CLASS_NAMES, MODALITIES, MODALITY_SUBSETS
-from sentryfuse_ros.model.checkpoint import CheckpointError, _sha256, checkpoint_paths, load_checkpoint, shipped_checkpoint
+from sentryfuse_ros.model.checkpoint import CheckpointError, backbone_sha256, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
+from sentryfuse_ros.nodes.cpu_account import CpuAccount
 from sentryfuse_ros.nodes.decode import audio_from_msg, image_from_msg, imu_sample_from_msg
-from sentryfuse_ros.nodes.diagnostics import NAME_PREFIX, OK, WARN
-from sentryfuse_ros.nodes.inference_params import AUTO_RATIO, MODEL_PARAMS, PARAMS, TOPIC_PARAMS
+from sentryfuse_ros.nodes.diagnostics import OK, WARN, make_status
+from sentryfuse_ros.nodes import ratio_policy
+from sentryfuse_ros.nodes.inference_params import AUTO_DEPTH_RATES_HZ, MODEL_PARAMS, PARAMS, TOPIC_PARAMS
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
-from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
+from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
+from sentryfuse_ros.nodes.sensor_feed import Delivery, ingestion_problem
 from sentryfuse_ros.nodes.sensor_windows import SensorWindows
 from sentryfuse_ros.nodes.stamps import StampCheck, StampLimits, ns_to_stamp, stamp_to_ns
 from sentryfuse_ros.pruning.plan_cache import PlanCache
 
 UNKNOWN_POWER_LEVEL = ModalityState.POWER_NORMAL  # no ModalityState yet: assume normal power
+SENSOR_TYPES = {"camera": Image, "imu": Imu, "audio": AudioChunk}
 
 
-def load_models(weights_path: str, gate_path: str) -> PlanCache:
-    """A plan cache for these weights and the gate trained for them; CheckpointError if unusable."""
+def load_models(weights_path: str, gate_path: str, runtime: str = "eager", num_threads: int = 1) -> PlanCache:
+    """A plan cache for these weights and the gate trained for them, whose plans run on `runtime`
+    (pruning/runtime.py); CheckpointError if the files are unusable."""
     weights = Path(weights_path) if weights_path else shipped_checkpoint()
     gate_file = Path(gate_path) if gate_path else shipped_gate()
     backbone = load_checkpoint(weights).model
-    gate = load_gate(gate_file, expected_backbone_sha256=_sha256(checkpoint_paths(weights)[0])).gate
-    return PlanCache(backbone, gate)
+    gate = load_gate(gate_file, expected_backbone_sha256=backbone_sha256(weights)).gate
+    return PlanCache(backbone, gate, runtime=runtime, num_threads=num_threads)
+
+
+def queue_depth(values, sensor: str) -> int:
+    """The sensor's queue depth: as set, or (0) two prediction periods of the fastest stream."""
+    depth = values[f"{sensor}.queue_depth"]
+    if depth:
+        return depth
+    return max(1, math.ceil(2 * AUTO_DEPTH_RATES_HZ[sensor] / values["rate_hz"]))
 
 
 class InferenceNode(SentryLifecycleNode):
     def __init__(self, **kwargs):
         super().__init__("inference_node", PARAMS, **kwargs)
-        self._sensor_group = MutuallyExclusiveCallbackGroup()
+        self._state_group = MutuallyExclusiveCallbackGroup()
         self._tick_group = MutuallyExclusiveCallbackGroup()
-        self._lock = threading.Lock()  # sensor callbacks write the windows the tick reads (multi-threaded hosts)
+        self._lock = threading.Lock()  # sensor deliveries write what the tick reads (multi-threaded hosts)
         self._windows = SensorWindows()
+        self._cpu = CpuAccount()
         self._loaded: dict[tuple[str, str], PlanCache | str] = {}  # validated model loads (or the error)
         self._cache: PlanCache | None = None
+        self._pending_cache: PlanCache | None = None  # built by a reload, used from the next tick
+        self._reload: threading.Thread | None = None
         self._values: dict = {}
-        self._subscriptions_by_topic: dict[str, object] = {}
+        self._feed = None
+        self._sensor_subscriptions: dict[str, object] = {}
+        self._state_subscription = None
         self._own_timers: list = []
-        self._tick_trigger = None  # guard condition the sensor callbacks trigger
-        self._next_tick_due = 0.0  # monotonic time before which new data does not trigger a tick
         self._prediction_pub = self._diag_pub = None
         self._reset_runtime_state()
 
     def _reset_runtime_state(self) -> None:
         self._windows.clear()
         self._stamp_checks = {name: StampCheck(StampLimits()) for name in MODALITIES}
-        self._last_valid = {name: None for name in MODALITIES}  # monotonic time of the last valid message
+        self._last_valid = {name: None for name in MODALITIES}  # monotonic arrival of the last valid message
+        self._newest_frame: Delivery | None = None  # decoded only when a prediction uses it
+        self._imu_batch: list[tuple[int, np.ndarray]] = []  # valid rows of the batch being taken
+        self._imu_frame = ""
+        self._new_data = False  # a valid message arrived since the last prediction
         self._state: ModalityState | None = None
         self._state_received = 0.0
         self._invalid = Counter()
         self._last_invalid_reason: dict[str, str] = {}
         self._last_prediction: Prediction | None = None
+        self._predictions = 0
+        self._runtime = ""
+        self._cpu.clear()
 
     # --- parameters ------------------------------------------------------------------------
     def cross_check(self, values) -> str | None:
-        cache = self._models_for(values["weights_path"], values["gate_path"])
+        problem = ingestion_problem(values)
+        if problem:
+            return problem
+        cache = self._models_for(values)
         return cache if isinstance(cache, str) else None
 
-    def _models_for(self, weights_path: str, gate_path: str) -> PlanCache | str:
-        """Load (once per path pair) and validate; the error text if the files are unusable."""
-        key = (weights_path, gate_path)
+    def _models_for(self, values) -> PlanCache | str:
+        """Load (once per MODEL_PARAMS values) and validate; the error text if the files are unusable.
+        A failure is not remembered: the same path is read again next time (the file may be there now)."""
+        key = tuple(values[name] for name in MODEL_PARAMS)
         if key not in self._loaded:
             try:
-                self._loaded[key] = load_models(weights_path, gate_path)
+                self._loaded[key] = load_models(*key)
             except CheckpointError as error:
-                self._loaded[key] = str(error)
+                return str(error)
         return self._loaded[key]
 
     def on_parameters_changed(self, values) -> None:
@@ -107,31 +136,48 @@ class InferenceNode(SentryLifecycleNode):
         if self._cache is None:  # unconfigured: everything is read at configure
             return
         torch.set_num_threads(values["num_threads"])
-        if any(values[name] != previous.get(name) for name in MODEL_PARAMS):
-            self._use_models(values)
-        if self._subscriptions_by_topic and any(values[name] != previous.get(name) for name in TOPIC_PARAMS):
-            self._unsubscribe()
-            self._subscribe()
-        if self._own_timers and values["diagnostics_hz"] != previous.get("diagnostics_hz"):
+        new_ratios = any(values[name] != previous.get(name) for name in ("prune_ratio", "ratio_policy"))
+        if any(values[name] != previous.get(name) for name in MODEL_PARAMS) or (new_ratios and values["prebuild_plans"]):
+            self._reload_in_background(values)  # a new ratio's plans too: a build takes ~0.15 s with ONNX Runtime
+        active = bool(self._own_timers)
+        resubscribe = any(values[name] != previous.get(name) for name in TOPIC_PARAMS)
+        if active and (resubscribe or values["rate_hz"] != previous.get("rate_hz")):
             self._stop_timers()
+            if resubscribe or any(values[f"{s}.queue_depth"] == 0 for s in ("imu", "audio")):
+                self._unsubscribe()
+                self._subscribe()
             self._start_timers()
         if values["prediction_topic"] != previous.get("prediction_topic"):
             self.destroy_lifecycle_publisher(self._prediction_pub)
-            self._prediction_pub = self.create_lifecycle_publisher(Prediction, values["prediction_topic"], 10)
-            if self._own_timers:
+            self._prediction_pub = self._make_prediction_publisher()
+            if active:
                 self._prediction_pub.on_activate(None)
         self.get_logger().info(f"parameters applied: prune_ratio={values['prune_ratio']:g} rate_hz={values['rate_hz']:g}")
 
     def _use_models(self, values) -> None:
-        self._cache = self._models_for(values["weights_path"], values["gate_path"])
-        self._loaded = {(values["weights_path"], values["gate_path"]): self._cache}  # drop other loads
+        self._cache = self._prepared_models(values)
+
+    def _prepared_models(self, values) -> PlanCache:
+        """The validated models for these values (cross_check loaded them), plans built."""
+        cache = self._models_for(values)
+        self._loaded = {tuple(values[name] for name in MODEL_PARAMS): cache}  # drop other loads
         if values["prebuild_plans"]:
-            ratios = sorted({*values["ratio_policy"], *([values["prune_ratio"]] if values["prune_ratio"] >= 0 else [])})
-            plans = self._cache.prebuild(MODALITY_SUBSETS, ratios)
+            ratios = ratio_policy.planned_ratios(values["prune_ratio"], values["ratio_policy"])
+            plans = cache.prebuild(MODALITY_SUBSETS, ratios)
             slowest = max(plan.build_ms for plan in plans)
             self.get_logger().info(
-                f"built {len(plans)} plans (slowest {slowest:.1f} ms), {self._cache.memory_bytes() / 1e6:.2f} MB of weights"
+                f"built {len(plans)} plans (slowest {slowest:.1f} ms), {cache.memory_bytes() / 1e6:.2f} MB of weights"
             )
+        return cache
+
+    def _reload_in_background(self, values) -> None:
+        """Build the new model's plans off the executor thread (seconds, with a compiled runtime);
+        the tick keeps predicting with the old plans and switches once the new ones are ready."""
+        def build() -> None:
+            self._pending_cache = self._prepared_models(values)
+
+        self._reload = threading.Thread(target=build, name="inference_node reload", daemon=True)
+        self._reload.start()
 
     # --- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -141,9 +187,14 @@ class InferenceNode(SentryLifecycleNode):
         self._values = values
         torch.set_num_threads(values["num_threads"])
         self._use_models(values)
-        self._prediction_pub = self.create_lifecycle_publisher(Prediction, values["prediction_topic"], 10)
-        self._diag_pub = self.create_lifecycle_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._prediction_pub = self._make_prediction_publisher()
+        self._diag_pub = self.create_lifecycle_publisher(
+            DiagnosticArray, "/diagnostics", reliable_qos(10), event_callbacks=_QUIET_PUBLISHER)
         return TransitionCallbackReturn.SUCCESS
+
+    def _make_prediction_publisher(self):
+        return self.create_lifecycle_publisher(
+            Prediction, self._values["prediction_topic"], reliable_qos(10), event_callbacks=_QUIET_PUBLISHER)
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         if self._cache is None or isinstance(self._cache, str):
@@ -156,97 +207,119 @@ class InferenceNode(SentryLifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._unsubscribe()
-        self._stop_timers()
+        result = super().on_deactivate(state)  # _stop: subscriptions and timers
         with self._lock:
             self._reset_runtime_state()
         self._cache.clear()
-        return super().on_deactivate(state)
+        return result
 
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        for publisher in (self._prediction_pub, self._diag_pub):
-            if publisher is not None:
-                self.destroy_lifecycle_publisher(publisher)
+    def _stop(self) -> None:
+        self._unsubscribe()
+        self._stop_timers()
+
+    def _release(self) -> None:
+        self.destroy_lifecycle_publishers((self._prediction_pub, self._diag_pub))
         self._prediction_pub = self._diag_pub = None
         self._cache = None
         self._loaded.clear()
-        return TransitionCallbackReturn.SUCCESS
 
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._unsubscribe()
-        self._stop_timers()
-        return TransitionCallbackReturn.SUCCESS
+    def destroy_node(self) -> None:
+        if self._reload is not None:
+            self._reload.join()  # a plan build must not outlive the node (or the interpreter)
+        super().destroy_node()
 
     def _subscribe(self) -> None:
-        qos = sensor_qos(self._values["reliability"])
-        readers = {
-            "camera": (Image, self._read_image),
-            "imu": (Imu, self._read_imu),
-            "audio": (AudioChunk, self._read_audio),
-        }
-        for name, (message_type, read) in readers.items():
-            topic = self._values[f"{name}.topic"]
-            self._subscriptions_by_topic[name] = self.create_subscription(
-                message_type, topic, lambda msg, n=name, r=read: self._on_sensor(n, r, msg), qos,
-                callback_group=self._sensor_group,
+        values = self._values
+        self._feed = self.feeds.get(values["ingestion"])
+        for name, message_type in SENSOR_TYPES.items():
+            depth = values["camera.queue_depth"] if name == "camera" else queue_depth(values, name)
+            self._sensor_subscriptions[name] = self._feed.subscribe(
+                self, message_type, values[f"{name}.topic"], sensor_qos(values["reliability"], depth=depth),
+                lambda deliveries, n=name: self._on_sensor(n, deliveries),
             )
-        self._subscriptions_by_topic["state"] = self.create_subscription(
-            ModalityState, self._values["state_topic"], self._on_state, latched_state_qos(),
-            callback_group=self._sensor_group,
+        self._state_subscription = self.create_subscription(
+            ModalityState, values["state_topic"], self._on_state, latched_state_qos(),
+            callback_group=self._state_group,
+            event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
         )
 
     def _unsubscribe(self) -> None:
-        for subscription in self._subscriptions_by_topic.values():
-            self.destroy_subscription(subscription)
-        self._subscriptions_by_topic = {}
+        for subscription in self._sensor_subscriptions.values():
+            self._feed.unsubscribe(subscription)
+        self._sensor_subscriptions = {}
+        if self._state_subscription is not None:
+            self.destroy_subscription(self._state_subscription)
+            self._state_subscription = None
 
     def _start_timers(self) -> None:
-        self._tick_trigger = self.create_guard_condition(self._on_tick, callback_group=self._tick_group)
-        self._own_timers = [self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics)]
+        self._own_timers = [
+            self.create_timer(1.0 / self._values["rate_hz"], self._on_tick, callback_group=self._tick_group),
+            self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics),
+        ]
 
     def _stop_timers(self) -> None:
         for timer in self._own_timers:
             self.destroy_timer(timer)
         self._own_timers = []
-        if self._tick_trigger is not None:
-            self.destroy_guard_condition(self._tick_trigger)
-            self._tick_trigger = None
 
     # --- sensor input ----------------------------------------------------------------------
-    def _read_image(self, msg: Image, stamp_ns: int) -> None:
-        image = image_from_msg(msg)
+    def _on_sensor(self, name: str, deliveries: list[Delivery]) -> None:
+        """Messages taken from one sensor's queue, oldest first."""
+        started = self._cpu.start()
+        now, now_ros_ns = time.monotonic(), self.get_clock().now().nanoseconds
         with self._lock:
-            self._windows.add_image(stamp_ns, msg.header.frame_id, image)
+            for delivery in deliveries:
+                arrival, arrival_ros_ns = delivery.arrival(now, now_ros_ns)
+                problem = self._stamp_checks[name].problem(delivery.msg.header.stamp, arrival_ros_ns)
+                if problem is None and name != "camera":  # frames are decoded when a prediction uses one
+                    problem = self._read(name, delivery.msg)
+                if problem:
+                    self._reject(name, problem)
+                    continue
+                self._stamp_checks[name].accept(delivery.msg.header.stamp)
+                self._last_valid[name] = arrival
+                self._new_data = True
+                if name == "camera":
+                    self._newest_frame = delivery
+            if self._imu_batch:  # the batch's valid IMU rows go into the window in one go
+                stamps, samples = zip(*self._imu_batch)
+                self._windows.add_imu_many(np.array(stamps, np.int64), self._imu_frame, np.stack(samples))
+                self._imu_batch.clear()
+        self._cpu.add(f"ingest {name}", started)
 
-    def _read_imu(self, msg: Imu, stamp_ns: int) -> None:
-        sample = imu_sample_from_msg(msg)
-        with self._lock:
-            self._windows.add_imu(stamp_ns, msg.header.frame_id, sample)
+    def _read(self, name: str, msg) -> str | None:
+        """Decode one message into the windows; why it is unusable, or None."""
+        try:
+            stamp_ns = stamp_to_ns(msg.header.stamp)
+            if name == "imu":
+                self._imu_batch.append((stamp_ns, imu_sample_from_msg(msg)))
+                self._imu_frame = msg.header.frame_id
+            elif name == "audio":
+                self._windows.add_audio(stamp_ns, msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
+            else:
+                self._windows.add_image(stamp_ns, msg.header.frame_id, image_from_msg(msg))
+        except InvalidInput as error:
+            return str(error)
+        except Exception as error:  # noqa: BLE001 - no message may take the node down
+            return f"unreadable message ({type(error).__name__}: {error})"
+        return None
 
-    def _read_audio(self, msg: AudioChunk, stamp_ns: int) -> None:
-        samples = audio_from_msg(msg)
-        with self._lock:
-            self._windows.add_audio(stamp_ns, msg.header.frame_id, samples, msg.sample_rate)
+    def _reject(self, name: str, problem: str) -> None:
+        self._invalid[name] += 1
+        self._last_invalid_reason[name] = problem
+        self.get_logger().warning(f"{name}: dropped invalid message: {problem}", throttle_duration_sec=1.0)
 
-    def _on_sensor(self, name: str, read, msg) -> None:
-        checks = self._stamp_checks[name]
-        problem = checks.problem(msg.header.stamp, self.get_clock().now().nanoseconds)
-        if problem is None:
-            try:
-                read(msg, stamp_to_ns(msg.header.stamp))
-            except InvalidInput as error:
-                problem = str(error)
-            except Exception as error:  # noqa: BLE001 - no message may take the node down
-                problem = f"unreadable message ({type(error).__name__}: {error})"
-        if problem:
-            self._invalid[name] += 1
-            self._last_invalid_reason[name] = problem
-            self.get_logger().warning(f"{name}: dropped invalid message: {problem}", throttle_duration_sec=1.0)
+    def _use_newest_frame(self) -> None:
+        """Decode the newest camera frame (the only one a prediction can use) into the windows."""
+        frame, self._newest_frame = self._newest_frame, None
+        if frame is None:
             return
-        checks.accept(msg.header.stamp)
-        now = self._last_valid[name] = time.monotonic()
-        if now >= self._next_tick_due and self._tick_trigger is not None:
-            self._tick_trigger.trigger()
+        started = self._cpu.start()
+        problem = self._read("camera", frame.msg)
+        if problem:
+            self._reject("camera", problem)
+            self._last_valid["camera"] = None  # its newest message was not valid after all
+        self._cpu.add("ingest camera", started)
 
     def _on_state(self, msg: ModalityState) -> None:
         self._state, self._state_received = msg, time.monotonic()
@@ -266,28 +339,37 @@ class InferenceNode(SentryLifecycleNode):
         return live, power_level, "own freshness check (no recent ModalityState)"
 
     def ratio_for(self, power_level: int) -> float:
-        ratio = self._values["prune_ratio"]
-        return ratio if ratio != AUTO_RATIO else self._values["ratio_policy"][power_level]
+        return ratio_policy.ratio_for(self._values["prune_ratio"], self._values["ratio_policy"], power_level)
 
     def _on_tick(self) -> None:
-        started = time.perf_counter()
-        now = time.monotonic()
-        if now < self._next_tick_due:  # triggered again before the previous tick ran
+        if self._pending_cache is not None:
+            self._cache, self._pending_cache = self._pending_cache, None
+            self.get_logger().info("switched to the reloaded model's plans")
+        subscriptions = list(self._sensor_subscriptions.values())
+        self._feed.drain(subscriptions)
+        if self._feed.wait(self._values["fresh_wait_s"]):  # predict on the message that arrives next
+            self._feed.drain(subscriptions)
+        if not self._new_data:
             return
-        self._next_tick_due = now + 1.0 / self._values["rate_hz"]
-        live, power_level, source = self.situation(now)
+        started = time.perf_counter()
+        live, power_level, source = self.situation(time.monotonic())
         if not live:
             self.get_logger().warning(f"no live modality ({source}); not predicting", throttle_duration_sec=5.0)
             return
         with self._lock:
-            snapshot = self._windows.snapshot(live, self._values["max_skew_s"])
+            self._new_data = False
+            if "camera" in live:
+                self._use_newest_frame()
+            snapshot = self._windows.snapshot(live, self._values["max_skew_s"], self._cpu)
         if snapshot.skipped:
             self.get_logger().info(f"left out: {snapshot.skipped}", throttle_duration_sec=5.0)
         if not snapshot.inputs:
             return
+        cpu_started = self._cpu.start()
         plan = self._cache.get(tuple(snapshot.inputs), self.ratio_for(power_level))
         with torch.inference_mode():
-            scores = plan.model(snapshot.inputs).softmax(dim=-1)[0]
+            scores = plan.forward(snapshot.inputs).softmax(dim=-1)[0]
+        cpu_started = self._cpu.add("forward", cpu_started)
         class_id = int(scores.argmax())
         msg = Prediction(
             label=CLASS_NAMES[class_id], class_id=class_id, confidence=float(scores[class_id]),
@@ -298,27 +380,36 @@ class InferenceNode(SentryLifecycleNode):
         )
         msg.header.stamp, msg.header.frame_id = ns_to_stamp(snapshot.stamp_ns), snapshot.frame_id
         self._prediction_pub.publish(msg)
+        self._cpu.add("publish", cpu_started)
         self._last_prediction = msg
+        self._predictions += 1
+        self._runtime = plan.runtime
 
     def _publish_diagnostics(self) -> None:
         last = self._last_prediction
         invalid = sum(self._invalid.values())
-        status = DiagnosticStatus(
-            level=bytes([WARN if invalid else OK]),
-            name=NAME_PREFIX + "inference",
-            hardware_id=self.get_fully_qualified_name(),
-            message=f"{invalid} invalid sensor messages dropped" if invalid else "predicting",
-        )
-        status.values = [KeyValue(key=f"{name} invalid", value=str(self._invalid[name])) for name in MODALITIES]
-        status.values += [KeyValue(key=f"{name} last invalid", value=reason) for name, reason in self._last_invalid_reason.items()]
+        values: dict[str, object] = {f"{name} invalid": self._invalid[name] for name in MODALITIES}
+        values |= {f"{name} last invalid": reason for name, reason in self._last_invalid_reason.items()}
+        values |= {"predictions": self._predictions, "ingestion": self._values["ingestion"],
+                   "executor": self._values["executor"], "runtime": self._runtime}
+        values |= {f"cpu_ms {part}": ms for part, ms in self._cpu.milliseconds().items()}
+        for name, subscription in self._sensor_subscriptions.items():
+            counters = self._feed.topic(subscription).counters
+            values |= {f"published {name}": counters.published, f"taken {name}": counters.taken,
+                       f"lost {name}": counters.lost}
         if last is not None:
-            status.values += [
-                KeyValue(key="plan", value=last.plan_id),
-                KeyValue(key="inference ms", value=f"{last.inference_time_ms:.2f}"),
-            ]
+            values |= {"plan": last.plan_id, "inference ms": f"{last.inference_time_ms:.2f}"}
+        status = make_status(
+            "inference", self.get_fully_qualified_name(), WARN if invalid else OK,
+            f"{invalid} invalid sensor messages dropped" if invalid else "predicting", values,
+        )
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+
+# Every QoS event handler is one more entity for the executor; these publishers need none.
+_QUIET_PUBLISHER = PublisherEventCallbacks(use_default_callbacks=False)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,27 +1,36 @@
 """Lifecycle boilerplate shared by SentryFuse nodes.
 
 `SentryLifecycleNode` declares a node's ParamSpecs, validates every parameter change (rejecting
-bad values with a reason) and hands accepted changes to the node; `run_node` is the body of a
-node's `main()`: rclpy.init with the command line (so --ros-args work), autostart, spin, clean exit.
+bad values with a reason) and hands accepted changes to the node; its deactivate, cleanup and
+shutdown transitions call the node's `_stop` (undo activate) and `_release` (undo configure).
+`run_node` is the body of a node's `main()`: rclpy.init with the command line (so --ros-args
+work), autostart, spin, clean exit. Calling another node's services: lifecycle_client.py.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable, Iterable
 
 import rclpy
-from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.experimental.events_executor import EventsExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 from sentryfuse_ros.nodes.params import ParamSpec, declare_parameters, first_problem
+from sentryfuse_ros.nodes.sensor_feed import FeedPool
 
 AUTOSTART = ParamSpec(
     "autostart", True, "Configure and activate at start-up, for use without a lifecycle manager", read_only=True
 )
+EXECUTORS = ("single_threaded", "events")
+EXECUTOR = ParamSpec(
+    "executor", "single_threaded", "rclpy executor of this node's process (the first node of a composed process "
+    "decides): single_threaded, or rclpy's experimental events executor", choices=EXECUTORS, read_only=True,
+)
+COMMON_PARAMS = (AUTOSTART, EXECUTOR)  # declared by every SentryFuse node
+# The events executor's spin() does not return on SIGINT/SIGTERM (rclpy 9.1.2); spin_once does.
+EVENTS_SPIN_S = 0.5
 
 
 def _plain(value: Any) -> Any:
@@ -29,9 +38,13 @@ def _plain(value: Any) -> Any:
 
 
 class SentryLifecycleNode(LifecycleNode):
-    def __init__(self, node_name: str, specs: Iterable[ParamSpec], **kwargs):
+    def __init__(self, node_name: str, specs: Iterable[ParamSpec], feeds: FeedPool | None = None, **kwargs):
+        """feeds: the sensor feeds of a process whose nodes share subscriptions (nodes/perception.py);
+        None: this node's own."""
         super().__init__(node_name, **kwargs)
-        self.param_specs = {spec.name: spec for spec in (*specs, AUTOSTART)}
+        self.feeds = feeds or FeedPool()
+        self._owns_feeds = feeds is None
+        self.param_specs = {spec.name: spec for spec in (*specs, *COMMON_PARAMS)}
         declare_parameters(self, self.param_specs.values())
         self.add_on_set_parameters_callback(self._check_parameter_change)
         self.add_post_set_parameters_callback(self._after_parameter_change)
@@ -60,6 +73,39 @@ class SentryLifecycleNode(LifecycleNode):
             return None
         return values
 
+    # --- teardown: a node overrides _stop and _release; the transitions call them -----------
+    def _stop(self) -> None:
+        """Override: undo on_activate (subscriptions, timers). Runs on deactivate and shutdown."""
+
+    def _release(self) -> None:
+        """Override: undo on_configure (publishers, loaded state). Runs on cleanup and shutdown,
+        so it must do nothing the second time."""
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop()
+        return super().on_deactivate(state)  # disables the lifecycle publishers
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._stop()
+        self._release()
+        return super().on_shutdown(state)
+
+    def destroy_node(self) -> None:
+        self._stop()
+        if self._owns_feeds:
+            self.feeds.close()
+        super().destroy_node()
+
+    def destroy_lifecycle_publishers(self, publishers: Iterable) -> None:
+        """Destroy each lifecycle publisher of `publishers` that is not None (for _release)."""
+        for publisher in publishers:
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+
     def _check_parameter_change(self, parameters) -> SetParametersResult:
         values = self.parameter_values()
         values.update({p.name: _plain(p.value) for p in parameters if p.name in self.param_specs})
@@ -80,48 +126,42 @@ def autostart(node: LifecycleNode) -> bool:
     return True
 
 
-def activate_remote(node, name: str, timeout_s: float) -> float | None:
-    """Configure and activate the lifecycle node `name` (a fully qualified node name) through its
-    services, spinning `node`; the activation time on time.monotonic(), or None if it failed."""
-    deadline = time.monotonic() + timeout_s
-    client = node.create_client(ChangeState, f"{name}/change_state")
-    try:
-        if not client.wait_for_service(timeout_sec=timeout_s):
-            return None
-        activated = None
-        for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
-            sent = time.monotonic()
-            future = client.call_async(ChangeState.Request(transition=Transition(id=transition)))
-            rclpy.spin_until_future_complete(node, future, timeout_sec=max(0.0, deadline - time.monotonic()))
-            if not future.done() or not future.result().success:
-                return None
-            activated = (sent + time.monotonic()) / 2  # the transition ran inside the call
-        return activated
-    finally:
-        node.destroy_client(client)
-
-
 def run_node(make_node: Callable[[], SentryLifecycleNode], args: list[str] | None = None) -> int:
-    """Run one node on a single-threaded executor until Ctrl-C / SIGTERM; the exit status for main().
+    """Run one node until Ctrl-C / SIGTERM; the exit status for main()."""
+    return run_nodes([make_node], args)
+
+
+def run_nodes(make_nodes: Iterable[Callable[[], SentryLifecycleNode]], args: list[str] | None = None) -> int:
+    """Run nodes on one single-threaded executor until Ctrl-C / SIGTERM; the exit status for main().
 
     Not rclpy's MultiThreadedExecutor: with sensors at their nominal rates its dispatch thread
     spun at 93% of a core (a ready entity whose mutually exclusive group is busy stays ready).
-    Not rclpy's EventsExecutor: it needs about half the CPU, but with messages arriving it
-    ignored SIGTERM and kept spinning at full load (rclpy 9.1.2, seen here), so it never exited.
+    The sensor subscriptions are polled (nodes/sensor_feed.py), so this executor wakes only for
+    timers, services and state topics, a few dozen times a second. `executor: events` runs
+    rclpy's experimental EventsExecutor instead (no guard conditions, which it does not support;
+    no QoS event callbacks on entities a lifecycle transition destroys, rclpy issue 1644).
     """
     rclpy.init(args=args)
-    node = None
+    nodes = []
     try:
-        node = make_node()
-        if node.get_parameter("autostart").value and not autostart(node):
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
+        for make_node in make_nodes:
+            nodes.append(make_node())
+        for node in nodes:
+            if node.get_parameter("autostart").value and not autostart(node):
+                return 1
+        events = nodes[0].get_parameter("executor").value == "events"
+        executor = EventsExecutor() if events else SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        if events:
+            while rclpy.ok():
+                executor.spin_once(timeout_sec=EVENTS_SPIN_S)
+        else:
+            executor.spin()
         return 0
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
     finally:
-        if node is not None:
+        for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown()

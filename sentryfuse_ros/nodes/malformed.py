@@ -47,7 +47,7 @@ BREAKERS = {
         **STAMP_BREAKERS,
     },
     "audio": {
-        "wrong_rate": lambda msg: setattr(msg, "sample_rate", msg.sample_rate // 2),
+        "zero_rate": lambda msg: setattr(msg, "sample_rate", 0),
         "empty": lambda msg: setattr(msg, "samples", array.array("f")),
         "nan": _set_nan_sample,
         **STAMP_BREAKERS,

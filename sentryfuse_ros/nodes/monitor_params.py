@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from sentryfuse_ros.nodes.liveness import LivenessConfig
 from sentryfuse_ros.nodes.params import ParamSpec
 from sentryfuse_ros.nodes.power_level import FROM_PERCENTAGE, LEVEL_NAMES, PowerConfig
 from sentryfuse_ros.nodes.qos import RELIABILITIES
+from sentryfuse_ros.nodes.sensor_feed import INGESTION_MODES
 from sentryfuse_ros.nodes.stamps import StampLimits
 
 # topic, expected rate, timeout, recover_messages. Timeout = 2 periods + 30 ms: the detection
@@ -42,7 +44,8 @@ def _sensor_specs(sensor: str) -> tuple[ParamSpec, ...]:
 PARAMS: tuple[ParamSpec, ...] = (
     *(spec for sensor in MODALITIES for spec in _sensor_specs(sensor)),
     ParamSpec("camera.compressed", False, "subscribe sensor_msgs/CompressedImage instead of Image", read_only=True),
-    ParamSpec("audio.sample_rate", 16000, "required AudioChunk sample_rate in Hz, 0 accepts any",
+    # 0: a 44.1 or 48 kHz microphone is as alive as a 16 kHz one (inference_node resamples).
+    ParamSpec("audio.sample_rate", 0, "required AudioChunk sample_rate in Hz, 0 accepts any",
               minimum=0, maximum=384000),
     ParamSpec("battery.topic", "battery/state", "sensor_msgs/BatteryState topic", read_only=True),
     ParamSpec("battery.timeout_s", 5.0, "battery readings older than this are stale", minimum=0.0,
@@ -65,6 +68,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("state_topic", "sentryfuse/modality_state", "ModalityState output topic", read_only=True),
     ParamSpec("reliability", "best_effort", "reliability of the sensor subscriptions", choices=RELIABILITIES,
               read_only=True),
+    ParamSpec("ingestion", "polled", "how sensor messages are taken: polled (queued in the middleware and taken "
+              "when a sensor's timeout is due, no executor wake-up per message) or callbacks (one wake-up per message)",
+              choices=tuple(INGESTION_MODES), read_only=True),
     ParamSpec("qos_deadline", False,
               "request a QoS deadline of each sensor's timeout_s (as at activation) for middleware deadline events; "
               "publishers must then offer a deadline <= timeout_s or they are not matched", read_only=True),
@@ -82,11 +88,22 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
+# A dead sensor's queue is looked at this often: recovery takes about a second of messages anyway.
+RECOVERY_POLL_S = 0.25
+
+
 @dataclass(frozen=True)
 class SensorSettings:
     topic: str
     liveness: LivenessConfig
     expectation: SensorExpectation
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages queued between two looks at the sensor (at most a timeout apart while it is
+        alive, RECOVERY_POLL_S while it is dead), for a stream up to twice its expected rate."""
+        longest_wait_s = max(self.liveness.timeout_s, RECOVERY_POLL_S)
+        return math.ceil(2 * self.expectation.expected_rate_hz * longest_wait_s * 2) + 1
 
 
 @dataclass(frozen=True)
@@ -100,6 +117,7 @@ class MonitorConfig:
     power: PowerConfig
     state_topic: str
     reliability: str
+    ingestion: str
     qos_deadline: bool
     heartbeat_hz: float
     diagnostics_hz: float
@@ -132,6 +150,7 @@ class MonitorConfig:
             ),
             state_topic=v["state_topic"],
             reliability=v["reliability"],
+            ingestion=v["ingestion"],
             qos_deadline=v["qos_deadline"],
             heartbeat_hz=v["heartbeat_hz"],
             diagnostics_hz=v["diagnostics_hz"],

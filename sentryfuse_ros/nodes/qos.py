@@ -8,8 +8,9 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 RELIABILITIES = ("best_effort", "reliable")
 
 
-def sensor_qos(reliability: str = "best_effort", deadline_s: float = 0.0) -> QoSProfile:
-    """Sensor-data QoS: keep only the newest message (depth 1), volatile.
+def sensor_qos(reliability: str = "best_effort", deadline_s: float = 0.0, depth: int = 1) -> QoSProfile:
+    """Sensor-data QoS: keep the newest `depth` messages (a frame stream needs only the newest;
+    a sample stream such as IMU or audio a queue that lasts until its consumer drains it), volatile.
 
     A best-effort subscriber matches both kinds of publisher; a reliable one only reliable
     publishers. A deadline > 0 asks the middleware for deadline-missed events, but a publisher
@@ -19,7 +20,7 @@ def sensor_qos(reliability: str = "best_effort", deadline_s: float = 0.0) -> QoS
         raise ValueError(f"reliability must be one of {RELIABILITIES}, got {reliability!r}")
     profile = QoSProfile(
         history=HistoryPolicy.KEEP_LAST,
-        depth=1,
+        depth=depth,
         reliability=ReliabilityPolicy.BEST_EFFORT if reliability == "best_effort" else ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.VOLATILE,
     )
@@ -36,4 +37,15 @@ def latched_state_qos() -> QoSProfile:
         depth=1,
         reliability=ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+
+
+def reliable_qos(depth: int) -> QoSProfile:
+    """Outputs (Prediction, /diagnostics): reliable and volatile, the newest `depth` kept for a
+    slow subscriber."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
     )

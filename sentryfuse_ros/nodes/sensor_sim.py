@@ -2,7 +2,10 @@
 
 Every `sample_period_s` the next sample is replayed: its image repeated at camera.rate_hz, its
 IMU trajectory row by row at imu.rate_hz, its audio in audio.chunk_s chunks; the battery follows
-battery.initial and the fault schedule. IMU rows and audio samples follow the clock
+battery.initial and the fault schedule. A robot's streams come from the same samples: a
+camera.width x camera.height frame (mono8, bgr8 or rgb8), the IMU trajectory resampled to
+imu.rate_hz and the clip to audio.sample_rate (polyphase, once per sample), the clip copied into
+audio.channels. IMU rows and audio samples follow the clock
 (nodes/replay_timeline.py): the IMU trajectory ends on the sample's end, the audio clip one chunk
 earlier, so that its last chunk has been delivered by then. Each sample's label goes out on
 ground_truth_topic as a std_msgs/Header (stamp = the first stamp of the sample's messages,
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from fractions import Fraction
 
 import numpy as np
 from rclpy.clock import Clock, ClockType
@@ -32,7 +36,7 @@ from sentryfuse_ros.nodes.fault_schedule import FaultSchedule, FaultScheduleErro
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
 from sentryfuse_ros.nodes.malformed import malformed
 from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
-from sentryfuse_ros.nodes.sim_params import PARAMS
+from sentryfuse_ros.nodes.sim_params import PARAMS, cross_check
 from sentryfuse_ros.nodes.sim_sources import make_source
 from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns
 
@@ -48,6 +52,9 @@ class SensorSim(SentryLifecycleNode):
         self._pubs: dict = {}
         self._replay_timers: list = []
         self._one_shots: set = set()  # delayed malformed messages
+
+    def cross_check(self, values):
+        return cross_check(values)
 
     # --- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -97,25 +104,12 @@ class SensorSim(SentryLifecycleNode):
         self._start_timers()
         return result
 
-    def on_deactivate(self, state) -> TransitionCallbackReturn:
-        self._stop_timers()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state) -> TransitionCallbackReturn:
-        self._release()
-        return super().on_cleanup(state)
-
-    def on_shutdown(self, state) -> TransitionCallbackReturn:
-        self._stop_timers()
-        self._release()
-        return super().on_shutdown(state)
-
     def on_parameters_changed(self, values) -> None:
         if self._values is None:
             return
         self._values = values
         if self._replay_timers:
-            self._stop_timers()
+            self._stop()
             self._start_timers()
 
     def _start_timers(self) -> None:
@@ -132,14 +126,13 @@ class SensorSim(SentryLifecycleNode):
         self._replay_timers = [self.create_timer(self._periods[s], callbacks[s], clock=self._steady)
                                for s in callbacks]
 
-    def _stop_timers(self) -> None:
+    def _stop(self) -> None:
         for timer in (*self._replay_timers, *self._one_shots):
             self.destroy_timer(timer)
         self._replay_timers, self._one_shots = [], set()
 
     def _release(self) -> None:
-        for publisher in self._pubs.values():
-            self.destroy_lifecycle_publisher(publisher)
+        self.destroy_lifecycle_publishers(self._pubs.values())
         self._pubs = {}
         self._values = None
 
@@ -160,11 +153,18 @@ class SensorSim(SentryLifecycleNode):
         self._sample_end = (index - v["start_index"] + 1) * v["sample_period_s"]
         sample = self._source.sample(index % len(self._source))
         stamp = self._now()
-        self._camera_msg = encode.image_to_msg(np.asarray(sample.image, dtype=np.uint8), stamp, v["camera.frame_id"])
-        self._imu_rows = np.asarray(sample.imu, dtype=np.float32)
+        # Encoded once per sample: every frame of the sample is this message with a new stamp.
+        frame = encode.camera_frame(sample.image, v["camera.width"], v["camera.height"], v["camera.encoding"])
+        self._camera_msg = encode.image_to_msg(frame, stamp, v["camera.frame_id"], v["camera.encoding"])
+        # An IMU faster than the recording: the trajectory band-limited at the IMU's rate; edge
+        # padding keeps gravity on the accelerometer at both ends.
+        self._imu_rows, _ = _resampled(np.asarray(sample.imu, dtype=np.float32), float(sample.imu_rate_hz),
+                                       v["imu.rate_hz"], padtype="edge")
         # The chunk published right after a boundary still holds the previous sample's last audio.
         self._clips = {index - 1: self._clips[index - 1]} if index - 1 in self._clips else {}
-        self._clips[index] = (np.asarray(sample.audio, dtype=np.float32), int(sample.audio_rate_hz), self._sample_end)
+        clip, rate = _resampled(np.asarray(sample.audio, dtype=np.float32), int(sample.audio_rate_hz),
+                                v["audio.sample_rate"] or int(sample.audio_rate_hz))
+        self._clips[index] = (clip, int(rate), self._sample_end)
         self._pubs["ground_truth"].publish(Header(stamp=stamp, frame_id=CLASS_NAMES[int(sample.label)]))
 
     def _may_publish(self, sensor: str, t: float) -> bool:
@@ -221,7 +221,7 @@ class SensorSim(SentryLifecycleNode):
         if self._may_publish("audio", t):
             # A microphone publishes a chunk once it is complete: its first sample is chunk_s old.
             stamp = ns_to_stamp(stamp_to_ns(self._now()) - int(chunk_s * NS_PER_S))
-            msg = encode.audio_to_msg(chunk, rate, stamp, v["audio.frame_id"])
+            msg = encode.audio_to_msg(chunk, rate, stamp, v["audio.frame_id"], v["audio.channels"])
             self._send("audio", msg, t)
 
     def _on_battery(self) -> None:
@@ -231,6 +231,18 @@ class SensorSim(SentryLifecycleNode):
             self._pubs["battery"].publish(
                 encode.battery_to_msg(percentage, charging, self._now(), self._values["battery.frame_id"])
             )
+
+
+def _resampled(signal: np.ndarray, rate: float, target_rate: float, padtype: str = "constant"):
+    """(signal along axis 0 at target_rate, target_rate), by scipy's polyphase resampling with the
+    closest ratio of denominator <= 1000; the signal itself at its own rate."""
+    ratio = Fraction(target_rate / rate).limit_denominator(1000)
+    if ratio == 1:
+        return signal, rate
+    from scipy.signal import resample_poly  # only a resampling sim needs it
+
+    resampled = resample_poly(signal, ratio.numerator, ratio.denominator, axis=0, padtype=padtype)
+    return resampled.astype(np.float32), target_rate
 
 
 def main(args: list[str] | None = None) -> int:

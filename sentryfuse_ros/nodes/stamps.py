@@ -22,10 +22,6 @@ def ns_to_stamp(ns: int) -> Time:
     return Time(sec=sec, nanosec=nanosec)
 
 
-def stamp_to_s(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 @dataclass(frozen=True)
 class StampLimits:
     # A stamp more than this far ahead of the receiver's clock is rejected (0 disables).

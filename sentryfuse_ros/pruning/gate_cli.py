@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from sentryfuse_ros.model.checkpoint import _sha256, checkpoint_paths, load_checkpoint, shipped_checkpoint
+from sentryfuse_ros.model.checkpoint import backbone_sha256, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import save_gate, shipped_gate
 from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA
 from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, train_gate
@@ -61,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
     gate, report = train_gate(backbone, calibration, heldout, config)
     report["calibration_split"] = args.calibration_split
     report["train_seconds"] = round(time.perf_counter() - started, 1)
-    backbone_digest = _sha256(checkpoint_paths(args.checkpoint)[0])
-    path = save_gate(gate, args.out, backbone_sha256=backbone_digest, report=report)
+    path = save_gate(gate, args.out, backbone_sha256=backbone_sha256(args.checkpoint), report=report)
     print(f"saved {path} ({report['train_seconds']} s); fit loss {report['fit_loss_first_last'][0]:.3f} -> "
           f"{report['fit_loss_first_last'][1]:.3f}")
     choice = report["refinement"]

@@ -27,8 +27,8 @@ from tqdm import tqdm
 from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS, subset_name
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import REFINEMENTS, SentryGate, SentryGateConfig, alive_vector
-from sentryfuse_ros.pruning.baselines.activation_stats import activation_stats
-from sentryfuse_ros.pruning.baselines.mask_tuning import tune_masks
+from sentryfuse_ros.pruning.activation_stats import activation_stats
+from sentryfuse_ros.pruning.mask_tuning import tune_masks
 from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA, SaliencyTarget, budget_grid, iterative_targets
 from sentryfuse_ros.pruning.method import Calibration
 from sentryfuse_ros.pruning.plan import normalize_per_layer, plan_from_scores

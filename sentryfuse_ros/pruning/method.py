@@ -8,14 +8,15 @@ offline training see the subset. SentryGate's plan() uses neither data nor gradi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
 
 from sentryfuse_ros.model.sentry_attend import SentryAttend
-from sentryfuse_ros.pruning.plan import PrunePlan
+from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
 
 
 @dataclass
@@ -56,3 +57,32 @@ class PruningMethod(Protocol):
     def plan(
         self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
     ) -> PrunePlan: ...
+
+
+class Scores(NamedTuple):
+    """Per-layer head and FFN-channel scores, and what was measured to get them (for `refine`)."""
+
+    heads: Sequence[Tensor]
+    channels: Sequence[Tensor]
+    measured: Any = None
+
+
+class ScoredMethod:
+    """A method whose plan is plan_from_scores of its own scores, like every baseline: a subclass
+    sets `name` (and `subset_aware`) and writes `scores`; one that adjusts the plan afterwards
+    (output scales, bias corrections) also writes `refine`."""
+
+    name: str
+    subset_aware = False
+
+    def scores(self, model: SentryAttend, subset: tuple[str, ...], calibration: Calibration, seed: int) -> Scores:
+        raise NotImplementedError
+
+    def refine(self, model: SentryAttend, plan: PrunePlan, scores: Scores, calibration: Calibration) -> PrunePlan:
+        return plan
+
+    def plan(
+        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
+    ) -> PrunePlan:
+        scores = self.scores(model, subset, calibration, seed)
+        return self.refine(model, plan_from_scores(scores.heads, scores.channels, ratio), scores, calibration)

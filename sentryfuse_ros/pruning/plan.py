@@ -34,15 +34,16 @@ class LayerPlan:
     attn_bias_correction: Tensor | None = None
     ffn_bias_correction: Tensor | None = None
 
+    def kept_groups(self, head_group: Sequence[int]) -> list[int]:
+        """The K/V groups that survive, in order: those some kept query head reads
+        (`head_group[h]` is the group head h reads)."""
+        return sorted({int(head_group[h]) for h in self.kept_heads})
+
 
 @dataclass(frozen=True)
 class PrunePlan:
     layers: tuple[LayerPlan, ...]
     ratio: float
-
-    def kept_counts(self) -> tuple[int, int]:
-        """(heads, FFN channels) kept over all layers."""
-        return (sum(len(l.kept_heads) for l in self.layers), sum(len(l.kept_channels) for l in self.layers))
 
     def head_masks(self, heads_per_layer: Sequence[int]) -> list[Tensor]:
         return [_mask(n, layer.kept_heads, layer.head_scales) for n, layer in zip(heads_per_layer, self.layers)]

@@ -1,7 +1,13 @@
 """Sliced models for every (live modality subset, prune ratio) the robot may need, built ahead.
 
-Building a plan (gate forward, plan, slice) takes milliseconds; switching to a cached one is a
-dictionary lookup, so a sensor dropout or a power-level change never waits for pruning.
+Building a plan (gate forward, plan, slice, and the forward runtime: see runtime.py) takes
+milliseconds to a few hundred; switching to a cached one is a dictionary lookup, so a sensor
+dropout or a power-level change never waits for pruning.
+
+`CachedPlan.forward` is what inference calls (batch 1, the plan's subset); `CachedPlan.model`
+stays the torch module, for batched offline work, saliency hooks and weight counts. The default
+runtime policy is "eager", so offline evaluation builds no ONNX graphs; batch-1 inference wants
+"auto".
 """
 
 from __future__ import annotations
@@ -12,8 +18,9 @@ from dataclasses import dataclass
 from sentryfuse_ros.modalities import canonical_subset, subset_name
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate
+from sentryfuse_ros.pruning.runtime import POLICIES, ForwardRuntime, RuntimeChoice, choose_runtime
 from sentryfuse_ros.pruning.sentry_gate_method import gate_plan
-from sentryfuse_ros.pruning.slicing import parameter_count, sliced_model
+from sentryfuse_ros.pruning.slicing import parameter_count, sliced_model, weight_bytes
 
 
 @dataclass
@@ -24,11 +31,21 @@ class CachedPlan:
     model: SentryAttend
     kept_parameters: int
     total_parameters: int
-    build_ms: float
+    build_ms: float  # slicing and the runtime choice together
+    runtime_choice: RuntimeChoice
+
+    @property
+    def forward(self) -> ForwardRuntime:
+        """The chosen runtime: inputs (modality -> (1, ...) tensor) -> logits (1, n_classes)."""
+        return self.runtime_choice.runtime
+
+    @property
+    def runtime(self) -> str:
+        return self.runtime_choice.runtime.name
 
     @property
     def weight_bytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers()))
+        return weight_bytes(self.model)
 
 
 def plan_id(subset, ratio: float) -> str:
@@ -36,9 +53,15 @@ def plan_id(subset, ratio: float) -> str:
 
 
 class PlanCache:
-    def __init__(self, backbone: SentryAttend, gate: SentryGate):
+    def __init__(self, backbone: SentryAttend, gate: SentryGate, runtime: str = "eager", num_threads: int = 1):
+        """runtime: "eager", "onnxruntime" or "auto" (measure per plan, keep the fastest);
+        num_threads: intra-op threads of each ONNX Runtime session."""
+        if runtime not in POLICIES:
+            raise ValueError(f"unknown runtime policy {runtime!r}; choose from {', '.join(POLICIES)}")
         self.backbone = backbone.eval()
         self.gate = gate.eval()
+        self.runtime_policy = runtime
+        self.num_threads = num_threads
         self.total_parameters = parameter_count(backbone)
         self._plans: dict[str, CachedPlan] = {}
 
@@ -59,8 +82,9 @@ class PlanCache:
         else:
             model = sliced_model(self.backbone, gate_plan(self.gate, self.backbone, subset, ratio))
         model.requires_grad_(False)
+        choice = choose_runtime(model, subset, self.runtime_policy, self.num_threads)
         build_ms = (time.perf_counter() - started) * 1e3
-        return CachedPlan(key, subset, ratio, model, parameter_count(model), self.total_parameters, build_ms)
+        return CachedPlan(key, subset, ratio, model, parameter_count(model), self.total_parameters, build_ms, choice)
 
     def prebuild(self, subsets, ratios) -> list[CachedPlan]:
         return [self.get(subset, ratio) for subset in subsets for ratio in ratios]
@@ -73,7 +97,8 @@ class PlanCache:
         return list(self._plans.values())
 
     def memory_bytes(self) -> int:
-        """Weight memory of every cached plan (the shared unpruned backbone counted once)."""
+        """Weight memory of every cached plan's torch model (the shared unpruned backbone counted
+        once; ONNX Runtime sessions hold their own copies on top)."""
         seen, total = set(), 0
         for plan in self._plans.values():
             if id(plan.model) not in seen:

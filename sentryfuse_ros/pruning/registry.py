@@ -1,8 +1,9 @@
 """Every pruning method by name: the baselines, the per-subset oracle, SentryGate and ablations.
 
-`DEFAULT_METHODS` is what `sentryfuse eval` compares; `ABLATIONS` switch one refinement of a
-baseline off or on, to show what it is worth (`sentryfuse eval --methods ...`). SentryGate is
-imported only when asked for, so everything else works without its module or gate weights.
+`DEFAULT_METHODS` is what `sentryfuse eval` compares; the ablations (kwon-no-tuning,
+kwon+rearrange, flap-no-compensation and GATE_ABLATIONS) switch one refinement of a method off
+or on, to show what it is worth (`sentryfuse eval --methods ...`). SentryGate is imported only
+when asked for, so everything else works without its module or gate weights.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ GATE_ABLATIONS = {
     "sentrygate+compensation": "bias_compensation",
     "sentrygate+tuning": "mask_tuning",
 }
-ABLATIONS = ("kwon-no-tuning", "kwon+rearrange", "flap-no-compensation", *GATE_ABLATIONS)
 # SentryGate and its ablations: never counted as baselines.
 GATE_METHODS = (SENTRYGATE, *GATE_ABLATIONS)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from sentryfuse_ros.model.checkpoint import _sha256, checkpoint_paths, shipped_checkpoint
+from sentryfuse_ros.model.checkpoint import backbone_sha256, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate
@@ -63,8 +63,8 @@ class SentryGateMethod:
         """Use `gate`, or load the gate at `gate_path` (default: shipped) after checking that it was
         trained for the backbone at `backbone_path` (default: shipped)."""
         if gate is None:
-            backbone_weights = checkpoint_paths(backbone_path or shipped_checkpoint())[0]
-            gate = load_gate(gate_path or shipped_gate(), expected_backbone_sha256=_sha256(backbone_weights)).gate
+            backbone = backbone_sha256(backbone_path or shipped_checkpoint())
+            gate = load_gate(gate_path or shipped_gate(), expected_backbone_sha256=backbone).gate
         self.name = name
         self.gate = gate
         self.refinement = refinement  # None: the gate's own choice

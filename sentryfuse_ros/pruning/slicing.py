@@ -75,7 +75,7 @@ def sliced_model(model: SentryAttend, plan: PrunePlan) -> SentryAttend:
 
 
 def _sliced_shape(shape: LayerShape, layer: LayerPlan) -> LayerShape:
-    kept_groups = sorted({shape.head_group[h] for h in layer.kept_heads})
+    kept_groups = layer.kept_groups(shape.head_group)
     return LayerShape(
         n_heads=len(layer.kept_heads),
         n_kv_groups=len(kept_groups),
@@ -97,7 +97,7 @@ def _copy_linear(target: nn.Linear, weight: Tensor, bias: Tensor) -> None:
 def _slice_attention(source: GroupedQueryAttention, target: GroupedQueryAttention, layer: LayerPlan) -> None:
     dim = source.head_dim
     heads = list(layer.kept_heads)
-    groups = sorted({int(source.head_group[h]) for h in heads})
+    groups = layer.kept_groups(source.head_group.tolist())
     # The source's own mask values (e.g. an earlier plan) and this plan's scales both scale head outputs.
     head_scale = source.head_mask[heads].clone()
     if layer.head_scales is not None:
@@ -127,3 +127,8 @@ def _slice_ffn(source: FeedForward, target: FeedForward, layer: LayerPlan) -> No
 
 def parameter_count(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
+
+
+def weight_bytes(model: nn.Module) -> int:
+    """Bytes of a model's parameters and buffers (masks included), as held in memory."""
+    return sum(tensor.numel() * tensor.element_size() for tensor in (*model.parameters(), *model.buffers()))

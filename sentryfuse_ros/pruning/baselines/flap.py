@@ -12,10 +12,10 @@ plan_from_scores' per-layer normalisation takes its place, as for every method.
 from __future__ import annotations
 
 from sentryfuse_ros.model.sentry_attend import SentryAttend
-from sentryfuse_ros.pruning.baselines.activation_stats import ActivationStats, activation_stats
+from sentryfuse_ros.pruning.activation_stats import ActivationStats, activation_stats
 from sentryfuse_ros.pruning.bias_compensation import with_bias_compensation
-from sentryfuse_ros.pruning.method import Calibration
-from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
+from sentryfuse_ros.pruning.method import ScoredMethod, Scores
+from sentryfuse_ros.pruning.plan import PrunePlan
 
 
 def fluctuation_scores(model: SentryAttend, stats: ActivationStats):
@@ -28,18 +28,15 @@ def fluctuation_scores(model: SentryAttend, stats: ActivationStats):
     return head_scores, channel_scores
 
 
-class Flap:
-    subset_aware = False
-
+class Flap(ScoredMethod):
     def __init__(self, name: str = "flap", compensate: bool = True):
         self.name = name
         self.compensate = compensate
 
-    def plan(
-        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
-    ) -> PrunePlan:
+    def scores(self, model, subset, calibration, seed) -> Scores:
         stats = activation_stats(model, calibration.batches())
-        plan = plan_from_scores(*fluctuation_scores(model, stats), ratio)
-        if not self.compensate:
-            return plan
-        return with_bias_compensation(model, plan, stats.head_mean, stats.channel_mean)
+        return Scores(*fluctuation_scores(model, stats), measured=stats)
+
+    def refine(self, model, plan, scores, calibration) -> PrunePlan:
+        stats = scores.measured
+        return with_bias_compensation(model, plan, stats.head_mean, stats.channel_mean) if self.compensate else plan

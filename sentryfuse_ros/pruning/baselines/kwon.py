@@ -9,29 +9,26 @@ least-squares mask tuning (layer-wise reconstruction of the unpruned outputs).
 
 from __future__ import annotations
 
-from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.pruning.baselines.mask_rearrangement import rearrange
-from sentryfuse_ros.pruning.baselines.mask_tuning import tune_masks
-from sentryfuse_ros.pruning.method import Calibration
-from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
+from sentryfuse_ros.pruning.mask_tuning import tune_masks
+from sentryfuse_ros.pruning.method import ScoredMethod, Scores
+from sentryfuse_ros.pruning.plan import PrunePlan
 from sentryfuse_ros.pruning.saliency import mask_gradients
 
 
-class KwonFisher:
-    subset_aware = False
-
+class KwonFisher(ScoredMethod):
     def __init__(self, name: str = "kwon", rearrange_masks: bool = False, tune: bool = True):
         self.name = name
         self.rearrange_masks = rearrange_masks
         self.tune = tune
 
-    def plan(
-        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
-    ) -> PrunePlan:
+    def scores(self, model, subset, calibration, seed) -> Scores:
         gradients = mask_gradients(model, calibration.batches())
-        plan = plan_from_scores(*gradients.fisher(), ratio)
+        return Scores(*gradients.fisher(), measured=gradients)
+
+    def refine(self, model, plan, scores, calibration) -> PrunePlan:
         if self.rearrange_masks:
-            plan = rearrange(plan, gradients)
+            plan = rearrange(plan, scores.measured)
         if self.tune:
             plan = tune_masks(model, plan, list(calibration.batches()))
         return plan

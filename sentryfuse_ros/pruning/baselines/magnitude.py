@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 
 from sentryfuse_ros.model.sentry_attend import SentryAttend
-from sentryfuse_ros.pruning.method import Calibration
-from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
+from sentryfuse_ros.pruning.method import ScoredMethod, Scores
 
 
 def head_magnitudes(model: SentryAttend) -> list[Tensor]:
@@ -40,11 +39,8 @@ def channel_magnitudes(model: SentryAttend) -> list[Tensor]:
     ]
 
 
-class MagnitudePruning:
+class MagnitudePruning(ScoredMethod):
     name = "magnitude"
-    subset_aware = False
 
-    def plan(
-        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
-    ) -> PrunePlan:
-        return plan_from_scores(head_magnitudes(model), channel_magnitudes(model), ratio)
+    def scores(self, model, subset, calibration, seed) -> Scores:
+        return Scores(head_magnitudes(model), channel_magnitudes(model))

@@ -9,27 +9,20 @@ match it without either.
 
 from __future__ import annotations
 
-from sentryfuse_ros.model.sentry_attend import SentryAttend
-from sentryfuse_ros.pruning.method import Calibration
-from sentryfuse_ros.pruning.plan import PrunePlan, plan_from_scores
+from sentryfuse_ros.pruning.method import ScoredMethod, Scores
 from sentryfuse_ros.pruning.saliency import mask_gradients
 
 
-class StaticTaylor:
+class StaticTaylor(ScoredMethod):
     name = "taylor"
-    subset_aware = False
 
-    def plan(
-        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
-    ) -> PrunePlan:
-        return plan_from_scores(*mask_gradients(model, calibration.batches()).taylor(), ratio)
+    def scores(self, model, subset, calibration, seed) -> Scores:
+        return Scores(*mask_gradients(model, calibration.batches()).taylor())
 
 
-class SubsetTaylorOracle:
+class SubsetTaylorOracle(ScoredMethod):
     name = "oracle"
     subset_aware = True
 
-    def plan(
-        self, model: SentryAttend, subset: tuple[str, ...], ratio: float, calibration: Calibration, seed: int
-    ) -> PrunePlan:
-        return plan_from_scores(*mask_gradients(model, calibration.batches(subset)).taylor(), ratio)
+    def scores(self, model, subset, calibration, seed) -> Scores:
+        return Scores(*mask_gradients(model, calibration.batches(subset)).taylor())
