@@ -111,3 +111,39 @@ def test_onnx_export_covers_dense_attention_and_pruned_away_layers(config):
     model = SentryAttend(config).eval()
     choice = choose_runtime(model, ("camera", "audio"), policy="onnxruntime")
     assert choice.runtime.name == "onnxruntime", choice.rejected
+
+
+def test_onnx_plans_agree_with_eager_on_live_windows_that_straddle_two_samples(shipped):
+    """What the node feeds a plan mid-stream: windows holding the end of one sample and the start
+    of the next, as sensor messages arrive (IMU rows at 100 Hz, 50 ms audio chunks, a frame)."""
+    import numpy as np
+
+    from sentryfuse_ros.nodes.sensor_windows import SensorWindows
+    from sentryfuse_ros.nodes.stamps import NS_PER_S
+
+    try:
+        split = load_split("test")
+    except CacheError:
+        pytest.skip("needs `sentryfuse data prepare`")
+    cache = PlanCache(*shipped, runtime="onnxruntime")
+    windows, compared = SensorWindows(), 0
+    for k in range(2):
+        raw, base = split.raw(k), (100 + 2 * k) * NS_PER_S
+        windows.add_image(base, "camera", np.asarray(raw.image, dtype=np.uint8))
+        rows = np.asarray(raw.imu, dtype=np.float32)
+        audio, rate = np.asarray(raw.audio, dtype=np.float32), int(raw.audio_rate_hz)
+        chunk = rate // 20
+        for step in range(len(rows)):
+            windows.add_imu(base + step * NS_PER_S // 100, "imu", rows[step])
+            if step % 5 == 0 and step * chunk // 5 < len(audio):
+                start = step * chunk // 5
+                windows.add_audio(base + start * NS_PER_S // rate, "mic", audio[start:start + chunk], rate)
+            if k == 1 and step % 50 == 25:  # mid-way through the second sample
+                for subset in MODALITY_SUBSETS:
+                    snapshot = windows.snapshot(subset, 10.0)
+                    for ratio in (0.0, 0.6):
+                        plan = cache.get(tuple(snapshot.inputs), ratio)
+                        difference = (plan.forward(snapshot.inputs) - plan.model(snapshot.inputs)).abs().max()
+                        assert difference <= TOLERANCE, (plan.plan_id, float(difference))
+                        compared += 1
+    assert compared == 4 * len(MODALITY_SUBSETS) * 2

@@ -14,8 +14,8 @@ freshness itself), picks the cached plan for exactly that situation, runs it on 
 stamp-aligned sensor windows and publishes a Prediction whose header is the newest source stamp
 and frame.
 
-Executor: single-threaded (nodes/lifecycle.run_node); with polled ingestion it wakes about
-rate_hz + 3 times a second instead of once per message. The tick and the ModalityState
+Executor (nodes/lifecycle.run_nodes): single-threaded or rclpy's EventsExecutor (`executor`);
+with polled ingestion it wakes about rate_hz + 3 times a second instead of once per message. The tick and the ModalityState
 subscription have their own callback groups and the windows are shared under a lock, so the
 node stays correct in a multi-threaded container.
 """
