@@ -113,6 +113,7 @@ def test_inference_node_survives_20_deactivate_activate_cycles_and_keeps_predict
         Parameter("camera.topic", value="/cycles/camera"), Parameter("imu.topic", value="/cycles/imu"),
         Parameter("audio.topic", value="/cycles/audio"), Parameter("prediction_topic", value="/cycles/prediction"),
         Parameter("state_topic", value="/cycles/state"), Parameter("rate_hz", value=20.0),
+        Parameter("runtime", value="eager"),  # each activation rebuilds the plans: keep that cheap
     ])
     predictions = []
     ros_node.create_subscription(Prediction, "/cycles/prediction", predictions.append, reliable_qos(10))
