@@ -68,7 +68,8 @@ def load_models(weights_path: str, gate_path: str, runtime: str = "eager", num_t
 
 
 def queue_depth(values, sensor: str) -> int:
-    """The sensor's queue depth: as set, or (0) two prediction periods of the fastest stream."""
+    """The sensor's queue depth: as set, or (0, IMU and audio only) two prediction periods of the
+    fastest stream."""
     depth = values[f"{sensor}.queue_depth"]
     if depth:
         return depth
@@ -232,7 +233,7 @@ class InferenceNode(SentryLifecycleNode):
         values = self._values
         self._feed = self.feeds.get(values["ingestion"])
         for name, message_type in SENSOR_TYPES.items():
-            depth = values["camera.queue_depth"] if name == "camera" else queue_depth(values, name)
+            depth = queue_depth(values, name)
             self._sensor_subscriptions[name] = self._feed.subscribe(
                 self, message_type, values[f"{name}.topic"], sensor_qos(values["reliability"], depth=depth),
                 lambda deliveries, n=name: self._on_sensor(n, deliveries),

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from rclpy.event_handler import QoSSubscriptionEventType
+from rclpy.event_handler import QoSSubscriptionEventType, SubscriptionEventCallbacks
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.qos import QoSProfile
 from rclpy.type_support import check_is_valid_msg_type
@@ -231,8 +231,6 @@ class _CallbackTopic:
     message to every consumer as it is handled (one executor wake-up per message)."""
 
     def __init__(self, node, msg_type, topic: str, qos: QoSProfile, deliver: Callable[[list[Delivery]], None]):
-        from rclpy.event_handler import SubscriptionEventCallbacks
-
         self.topic = topic
         self.depth = qos.depth
         self.counters = TopicCounters()
