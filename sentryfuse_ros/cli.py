@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
     "record": ("sentryfuse_ros.bags.record", "Record the sensor, state, prediction and label topics into a rosbag2 bag (MCAP)"),
     "replay": ("sentryfuse_ros.bags.replay", "Play a rosbag2 bag (mcap or sqlite3) with its recorded timing, so the nodes run without sensors"),
     "demo": ("sentryfuse_ros.demo", "Run the whole system with the simulator and a fault schedule, with the live view"),
+    "policy": {
+        "fit": ("sentryfuse_ros.bench.policy_fit", "Choose each power level's policy by measurement: live CPU and offline accuracy of candidate policies, Pareto front, the parameter block"),
+    },
     "gate": {
         "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative importance targets)"),
     },

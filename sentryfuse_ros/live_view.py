@@ -90,7 +90,8 @@ class LiveView:
         truth = self.score.truths[-1][1] if self.score.truths else "?"
         accuracy = "" if self.score.accuracy is None else f" | acc {100 * self.score.accuracy:.1f}% ({len(self.score.scored)})"
         return (
-            f"t={elapsed_s:5.1f}s truth {truth} pred {p.label} ({p.confidence:.2f}) | live {'+'.join(p.live_modalities)}"
+            f"t={elapsed_s:5.1f}s truth {truth} pred {p.label} ({p.confidence:.2f}) "
+            f" | used {'+'.join(p.used_modalities)} of live {'+'.join(p.live_modalities)}"
             f" | {LEVEL_NAMES[p.power_level] if p.power_level < len(LEVEL_NAMES) else p.power_level} {battery}"
             f" | ratio {p.prune_ratio:.2f}"
             f" | {p.inference_time_ms:.1f} ms, e2e {self.latest_e2e_ms:.0f} ms{accuracy}"

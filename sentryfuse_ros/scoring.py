@@ -2,8 +2,11 @@
 
 sensor_sim announces each sample (its start stamp and label) on its ground-truth topic; a
 prediction is about the newest sample announced at or before its header stamp. A sample is
-scored by the last prediction made on its data (the one a robot would act on once the sample's
-full IMU window has arrived), once the next sample is announced, so a running one never counts.
+scored by the prediction in force at its end (the one a robot acts on once the sample's full IMU
+window has arrived): the last made on its data, or, where none was (a change-triggered node that
+saw no change), the last one before it, which is then scored against this sample's label. It is
+scored once the next sample is announced, so a running one never counts; samples before the
+first prediction are not scored.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ class RunningScore:
     truths: list[tuple[int, str]] = field(default_factory=list)  # (stamp_ns, label), in order
     last_prediction: dict[int, str] = field(default_factory=dict)  # sample stamp -> newest predicted label
     scored: dict[int, bool] = field(default_factory=dict)
+    # Sample stamp -> the sample whose prediction it was scored by (itself, or an earlier one).
+    scored_by: dict[int, int] = field(default_factory=dict)
 
     def on_truth(self, stamp_ns: int, label: str) -> None:
         if not self.truths or stamp_ns > self.truths[-1][0]:
@@ -37,11 +42,14 @@ class RunningScore:
         return self.truths[owner][0] if owner >= 0 else None
 
     def _score_finished(self) -> None:
-        """Every sample but the newest is finished: score its last prediction."""
-        labels = dict(self.truths)
-        for start, _ in self.truths[:-1]:
-            if start not in self.scored and start in self.last_prediction:
-                self.scored[start] = self.last_prediction[start] == labels[start]
+        """Every sample but the newest is finished: score the prediction in force at its end."""
+        in_force = None  # the sample whose last prediction is the newest so far
+        for start, label in self.truths[:-1]:
+            if start in self.last_prediction:
+                in_force = start
+            if start not in self.scored and in_force is not None:
+                self.scored[start] = self.last_prediction[in_force] == label
+                self.scored_by[start] = in_force
 
     @property
     def accuracy(self) -> float | None:

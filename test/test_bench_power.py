@@ -14,18 +14,19 @@ import yaml
 from conftest import REPO_ROOT
 
 from sentryfuse_ros.bench.monitor_bench import cpu_seconds
-from sentryfuse_ros.bench.power_bench import ROBOT_SIM, run_params
-from sentryfuse_ros.bench.power_figures import TARGETS, frames_received, meets
+from sentryfuse_ros.bench.power_bench import ROBOT_SIM, policy_overrides, run_params
+from sentryfuse_ros.bench.power_figures import TARGETS, frames_received, meets, policy_comparison
 from sentryfuse_ros.bench.power_levels import (
     battery_schedule, breakdown, counter_deltas, cpu_cores, inference_process, joules, level_plans, read_energy,
     received_fraction,
 )
 from sentryfuse_ros.bench.power_report import format_table, plot
 from sentryfuse_ros.launch_plan import params_key, source_config_dir
-from sentryfuse_ros.nodes import monitor_params, sim_params
+from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
 from sentryfuse_ros.nodes.fault_schedule import FaultSchedule
 from sentryfuse_ros.nodes.params import first_problem, values_from_params_file
 from sentryfuse_ros.nodes.power_level import LEVEL_NAMES, PowerConfig, PowerLevelSelector
+from sentryfuse_ros.nodes.power_policy import PowerPolicy
 
 THRESHOLDS, HYSTERESIS = (0.75, 0.40, 0.15), 0.05
 
@@ -200,6 +201,7 @@ def test_short_run_holds_each_level_and_reports_every_figure(tiny_weights, tmp_p
     weights, gate = tiny_weights
     out = tmp_path / "out"
     command = [sys.executable, "-m", "sentryfuse_ros.cli", "bench", "power", "--levels", "full,critical",
+               "--policies", "shipped",
                "--hold", "11", "--settle", "2", "--robot-rates", "--robot-hold", "11", "--source", "synthetic",
                "--weights", str(weights), "--gate", str(gate), "--json", "--out", str(out)]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
@@ -222,8 +224,52 @@ def test_short_run_holds_each_level_and_reports_every_figure(tiny_weights, tmp_p
         # The parts the node counts are >= 0; "rest" (process CPU less the parts) is only finite.
         parts = level["breakdown_ms_per_s"]
         assert all(math.isfinite(v) and (v >= 0 or part == "rest") for part, v in parts.items()), parts
-    assert report["levels"]["full"]["prune_ratios"] == [0.0] and report["levels"]["critical"]["prune_ratios"] == [0.6]
+    shipped = PowerPolicy.from_values(values_from_params_file(
+        REPO_ROOT / "config" / "sentryfuse.yaml", "inference_node", inference_params.PARAMS))
+    assert report["levels"]["full"]["prune_ratios"] == [shipped.at(0).prune_ratio]
+    assert report["levels"]["critical"]["prune_ratios"] == [shipped.at(3).prune_ratio]
+    assert report["levels"]["critical"]["trigger"] == shipped.at(3).trigger
+    assert report["levels"]["critical"]["consumed"] == "+".join(shipped.consumed(3, ("camera", "imu", "audio")))
+    assert list(report["policies"]) == ["shipped"] and "critical" in report["comparison"]["shipped"]["cpu_over_full"]
     assert report["critical_over_full_cpu"] > 0
     robot = report["robot_rates"]
     assert 0 <= robot["frames_received_fraction"] <= 1 and robot["streams"]["camera.width"] == 640
     assert report["inference_process"] in report["process_keys"]
+
+
+def test_pruning_only_undoes_every_lever_but_the_ratio_and_change_at_full_only_the_trigger():
+    values = values_from_params_file(REPO_ROOT / "config" / "sentryfuse.yaml", "inference_node", inference_params.PARAMS)
+    pruning_only = policy_overrides("pruning-only", values)
+    changed = PowerPolicy.from_values(values | pruning_only["inference_node"])
+    shipped = PowerPolicy.from_values(values)
+    for level, before in zip(changed.levels, shipped.levels):
+        assert (level.rate_hz, level.trigger, level.shed) == (shipped.at(0).rate_hz, "rate", ())
+        assert level.prune_ratio == before.prune_ratio
+    assert pruning_only["heartbeat_monitor"] == {"power.check_periods_s": [0.0] * 4}
+    assert policy_overrides("change-at-full", values) == {"inference_node": {"policy.full.trigger": "change"}}
+    assert policy_overrides("shipped", values) == {}
+    with pytest.raises(Exception, match="unknown policy"):
+        policy_overrides("cheap", values)
+
+
+def _figures(cpu, accuracy, per_sample=20.0, onset=100.0):
+    return {"reached": True, "held": True, "cpu_core": {"product": cpu}, "accuracy": accuracy,
+            "predictions_per_sample": per_sample, "onset_to_correct_ms": {"p50": onset}}
+
+
+def test_policy_comparison_and_its_targets():
+    by_policy = {
+        "shipped": {"full": _figures(0.08, 75.0), "normal": _figures(0.08, 74.0), "low": _figures(0.03, 70.0),
+                    "critical": _figures(0.018, 68.0, onset=320.0)},
+        "pruning-only": {"full": _figures(0.08, 75.0), "critical": _figures(0.08, 60.0)},
+        "change-at-full": {"full": _figures(0.07, 74.5, per_sample=4.0)},
+    }
+    compared = policy_comparison(by_policy)
+    assert compared["shipped"]["cpu_over_full"]["critical"] == pytest.approx(0.225)
+    assert compared["pruning-only"]["accuracy_over_full"]["critical"] == pytest.approx(0.8)
+    assert compared["change_at_full"]["fewer_forwards"] == 5.0 and compared["change_at_full"]["accuracy_loss_points"] == 0.5
+    met = meets({"levels": by_policy["shipped"], "policy": "shipped", "comparison": compared})
+    assert met["critical_over_full_cpu"] and met["low_over_full_cpu"] and met["normal_over_full_accuracy"]
+    assert met["critical_over_full_accuracy"]  # 68 / 75 = 0.907
+    assert not met["onset_to_correct_p50_ms"]  # critical's 320 ms
+    assert met["change_fewer_forwards"]

@@ -89,11 +89,11 @@ def test_yaml_sections_apply_inside_a_namespace(processes, tmp_path):
         "import sys, rclpy\n"
         "rclpy.init(args=sys.argv)\n"
         "node = rclpy.create_node('inference_node')\n"
-        "node.declare_parameter('rate_hz', 0.0)\n"
-        "print(node.get_fully_qualified_name(), node.get_parameter('rate_hz').value)\n"
+        "node.declare_parameter('policy.full.rate_hz', 0.0)\n"
+        "print(node.get_fully_qualified_name(), node.get_parameter('policy.full.rate_hz').value)\n"
     )
     params = source_config_dir() / "sentryfuse.yaml"
-    expected = yaml.safe_load(params.read_text())[params_key("inference_node")]["ros__parameters"]["rate_hz"]
+    expected = yaml.safe_load(params.read_text())[params_key("inference_node")]["ros__parameters"]["policy"]["full"]["rate_hz"]
     output = subprocess.run(
         [sys.executable, str(script), "--ros-args", "-r", "__ns:=/robot1", "--params-file", str(params)],
         capture_output=True, text=True, timeout=60,

@@ -14,7 +14,7 @@ from lifecycle_msgs.srv import ChangeState
 from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import BatteryState, CompressedImage, Image
 
 from conftest import must_call
 from monitor_rig import IMAGE, MonitorRig
@@ -257,6 +257,7 @@ class InProcessMonitor:
 
     def __init__(self, prefix: str, **params):
         overrides = [Parameter("camera.topic", value=f"{prefix}/camera"),
+                     Parameter("battery.topic", value=f"{prefix}/battery"),
                      Parameter("state_topic", value=f"{prefix}/state")]
         self.monitor = HeartbeatMonitor(parameter_overrides=overrides + [Parameter(k.replace("__", "."), value=v)
                                                                          for k, v in params.items()])
@@ -266,12 +267,16 @@ class InProcessMonitor:
         self.executor.add_node(self.monitor)
         self.executor.add_node(self.peer)
         self.camera = self.peer.create_publisher(Image, f"{prefix}/camera", sensor_qos("reliable"))
+        self.battery_pub = self.peer.create_publisher(BatteryState, f"{prefix}/battery", sensor_qos("reliable"))
         self.states, self.diagnostics = [], []
         self.peer.create_subscription(ModalityState, f"{prefix}/state", self.states.append, latched_state_qos())
         self.peer.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable_qos(10))
 
     def frame(self) -> None:
         self.camera.publish(encode.image_to_msg(IMAGE, self.peer.get_clock().now().to_msg(), "cam"))
+
+    def battery(self, percentage: float) -> None:
+        self.battery_pub.publish(encode.battery_to_msg(percentage, False, self.peer.get_clock().now().to_msg(), "bat"))
 
     def spin(self, seconds: float, until=None) -> bool:
         end = time.monotonic() + seconds
@@ -295,8 +300,12 @@ class InProcessMonitor:
 
     def camera_value(self, key: str) -> str | None:
         """A key/value of the newest camera DiagnosticStatus."""
+        return self.value("camera", key)
+
+    def value(self, name: str, key: str) -> str | None:
+        """A key/value of the newest DiagnosticStatus 'sentryfuse: <name>'."""
         for status in (self.diagnostics[-1].status if self.diagnostics else []):
-            if status.name == "sentryfuse: camera":
+            if status.name == f"sentryfuse: {name}":
                 return next((kv.value for kv in status.values if kv.key == key), None)
         return None
 
@@ -338,3 +347,101 @@ def test_a_busy_monitor_ages_stamps_from_arrival_not_from_handling(ros_node):  #
         assert rig.camera_value("invalid_messages") == "0"
     finally:
         rig.close()
+
+
+def test_the_check_period_follows_the_power_level_live_and_bad_values_are_rejected(ros_node):  # rclpy is up
+    # A 0.5 s check period at critical: the monitor looks at most once per 0.5 s (a count from
+    # its own diagnostics, so a busy machine can only lower it); back at full: period 0 at once.
+    rig = InProcessMonitor("/period_test", camera__recover_messages=3, diagnostics_hz=10.0)
+    try:
+        deadline = time.monotonic() + 20
+        while not rig.camera_alive() and time.monotonic() < deadline:
+            rig.stream(0.2, 15, spin=True)
+        assert rig.camera_alive()
+        assert rig.value("battery", "check_period_s") == "0.000"  # battery unknown: normal
+
+        def stream_with_battery(seconds, percentage):
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                rig.battery(percentage)
+                rig.stream(0.2, 15, spin=True)
+
+        def at_period(text, percentage, seconds=10.0):
+            end = time.monotonic() + seconds
+            while rig.value("battery", "check_period_s") != text and time.monotonic() < end:
+                stream_with_battery(0.2, percentage)
+            return rig.value("battery", "check_period_s") == text
+
+        assert at_period("0.500", 0.1)
+        assert rig.states[-1].power_level_name == "critical"
+        first = rig.diagnostics[-1]
+        stream_with_battery(3.0, 0.1)
+        last = rig.diagnostics[-1]
+
+        def looks(array):
+            return int(next(kv.value for st in array.status if st.name == "sentryfuse: battery"
+                            for kv in st.values if kv.key == "looks"))
+
+        window_s = (last.header.stamp.sec - first.header.stamp.sec) + (
+            last.header.stamp.nanosec - first.header.stamp.nanosec) * 1e-9
+        assert window_s > 1.0
+        assert looks(last) - looks(first) <= window_s / 0.5 + 1, (looks(last) - looks(first), window_s)
+        assert rig.camera_alive(), "a 15 Hz camera is alive however rarely it is looked at"
+        # Every frame sent was taken: none overwritten in its queue between two looks.
+        assert rig.camera_value("published") == rig.camera_value("taken") and rig.camera_value("lost") == "0"
+
+        # Live: a longer critical period is applied at once; a bad one is rejected with the reason.
+        ok = rig.monitor.set_parameters([Parameter("power.check_periods_s", value=[0.0, 0.0, 0.25, 1.0])])[0]
+        assert ok.successful
+        assert at_period("1.000", 0.1)
+        stream_with_battery(2.5, 0.1)  # the deeper queues (resubscribed live) hold a second of frames
+        assert rig.camera_alive() and rig.camera_value("published") == rig.camera_value("taken")
+        for bad, words in (([0.0, 0.0, 0.25, 6.0], "<= 5"), ([0.0, -0.5, 0.25, 0.5], ">= 0"),
+                           ([0.0, 0.0, math.nan, 0.5], "finite"), ([0.0, 0.25, 0.5], "needs 4 values")):
+            result = rig.monitor.set_parameters([Parameter("power.check_periods_s", value=bad)])[0]
+            assert not result.successful and "power.check_periods_s" in result.reason and words in result.reason, bad
+        assert list(rig.monitor.get_parameter("power.check_periods_s").value) == [0.0, 0.0, 0.25, 1.0]
+
+        # Charged again: full, period 0 as soon as the battery reading is taken.
+        assert at_period("0.000", 0.9)
+        assert rig.states[-1].power_level_name == "full" and rig.camera_alive()
+    finally:
+        rig.close()
+
+
+@pytest.mark.slow  # a monitor process over DDS
+def test_a_dropout_at_critical_is_seen_within_timeout_plus_the_check_period_and_at_full_as_before(processes, rig):
+    period = 0.5  # power.check_periods_s at critical (the default)
+    timeout = 0.163  # camera.timeout_s (the default)
+    monitor = start_monitor(processes, "-p", "camera.recover_messages:=5", "-p", "heartbeat_hz:=0.2",
+                            "-p", "battery.timeout_s:=30.0")
+    r = rig()
+    wait_ready(r, processes, monitor)
+
+    def level_and_camera(percentage, level, check_period):
+        send = _sending(r, percentage)
+        return r.run(20, {"camera": 15}, on_tick=send, until=lambda: camera_alive(r) and (
+            r.state.power_level_name == level and r.status_values("battery").get("check_period_s") == check_period))
+
+    def dropout(slack_s):
+        r.run(1.0, {"camera": 15})
+        assert camera_alive(r), "false dropout of a healthy 15 Hz camera"
+        last_frame = r.last_sent["camera"]
+        assert r.run(timeout + slack_s, until=lambda: not camera_alive(r))
+        detected = next(t for t, s in r.states if t > last_frame and not s.camera_alive)
+        return detected - last_frame
+
+    assert level_and_camera(0.1, "critical", "0.500"), (r.state, r.status_values("battery"), processes.log(monitor))
+    # IMU at 100 Hz too: 50 messages between two looks, and none overwritten in its queue.
+    r.run(3.0, {"camera": 15, "imu": 100}, on_tick=_sending(r, 0.1))
+    assert r.run(5.0, {"camera": 15}, until=lambda: int(r.status_values("imu").get("taken", 0)) >= r.sent["imu"])
+    imu = r.status_values("imu")
+    assert imu["taken"] == imu["published"] == str(r.sent["imu"]), imu
+    latency = dropout(period + DETECTION_SLACK_S)
+    assert timeout - 0.02 <= latency <= timeout + period + DETECTION_SLACK_S, latency  # never before its timeout
+    assert r.status_values("camera").get("lost", "0") == "0"
+
+    assert level_and_camera(0.9, "full", "0.000"), (r.state, r.status_values("battery"))
+    latency = dropout(DETECTION_SLACK_S)
+    assert timeout - 0.02 <= latency <= timeout + DETECTION_SLACK_S, latency
+    assert monitor.poll() is None

@@ -7,45 +7,13 @@ import time
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 
 from conftest import REPO_ROOT, must_call, wait_for
+from inference_rig import RATES, Predictions, set_parameter
+from inference_rig import start as _start
 from monitor_rig import MonitorRig
-from sentryfuse.msg import Prediction
-from sentryfuse_ros.nodes.qos import reliable_qos
-
-RATES = {"camera": 15.0, "imu": 100.0, "audio": 20.0}
-
-
-def _start(processes, tiny_weights, *extra):
-    weights, gate = tiny_weights
-    processes.start("-m", "sentryfuse_ros.nodes.heartbeat_monitor", "--ros-args",
-                    "--params-file", str(REPO_ROOT / "config" / "sentryfuse.yaml"), name="monitor")
-    return processes.start(
-        "-m", "sentryfuse_ros.nodes.inference_node", "--ros-args",
-        "--params-file", str(REPO_ROOT / "config" / "sentryfuse.yaml"),
-        "-p", f"weights_path:={weights}", "-p", f"gate_path:={gate}", "-p", "rate_hz:=20.0", *extra,
-        name="inference",
-    )
-
-
-def _set(node, name, value):
-    kind = ParameterType.PARAMETER_DOUBLE
-    request = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(type=kind, double_value=value))])
-    return must_call(node, SetParameters, "/inference_node/set_parameters", request).results[0]
-
-
-class Predictions:
-    def __init__(self, node):
-        self.received: list[Prediction] = []
-        node.create_subscription(Prediction, "sentryfuse/prediction", self.received.append, reliable_qos(10))
-
-    def latest(self):
-        return self.received[-1] if self.received else None
-
-    def since(self, index):
-        return self.received[index:]
+from sentryfuse_ros.nodes import inference_params
+from sentryfuse_ros.nodes.params import values_from_params_file
 
 
 @pytest.mark.slow  # inference_node (and heartbeat_monitor) processes over DDS
@@ -62,7 +30,7 @@ def test_predictions_flow_with_source_stamps_and_follow_dropout_and_power(ros_no
         original_send(sensor, msg)
 
     rig.send = send_and_record
-    full = lambda: predictions.latest() is not None and list(predictions.latest().live_modalities) == ["camera", "imu", "audio"]
+    full = lambda: predictions.latest() is not None and list(predictions.latest().used_modalities) == ["camera", "imu", "audio"]
     assert rig.run(40.0, RATES, until=full), f"no full-modality prediction; log:\n{processes.log(inference)}"
     latest = predictions.latest()
     assert (latest.header.stamp.sec, latest.header.stamp.nanosec) in sent_stamps
@@ -71,12 +39,15 @@ def test_predictions_flow_with_source_stamps_and_follow_dropout_and_power(ros_no
     assert latest.plan_id.startswith("camera+imu+audio@") and latest.kept_parameters <= latest.total_parameters
 
     # The camera stops: predictions keep coming, from the remaining sensors and their own plan.
-    no_camera = lambda: predictions.latest() is not None and list(predictions.latest().live_modalities) == ["imu", "audio"]
+    no_camera = lambda: predictions.latest() is not None and list(predictions.latest().used_modalities) == ["imu", "audio"]
     assert rig.run(15.0, {"imu": 100.0, "audio": 20.0}, until=no_camera), processes.log(inference)
     assert predictions.latest().plan_id.startswith("imu+audio@")
 
-    # The battery falls to critical: the automatic ratio follows the power policy (critical: 0.6).
-    critical = lambda: predictions.latest() is not None and abs(predictions.latest().prune_ratio - 0.6) < 1e-6
+    # The battery falls to critical: the ratio follows the shipped power policy's critical level.
+    ratio = values_from_params_file(REPO_ROOT / "config" / "sentryfuse.yaml", "inference_node",
+                                    inference_params.PARAMS)["policy.critical.prune_ratio"]
+    critical = lambda: (predictions.latest() is not None and predictions.latest().power_level == 3  # noqa: E731
+                        and abs(predictions.latest().prune_ratio - ratio) < 1e-6)
     assert rig.run(15.0, RATES, until=critical, on_tick=lambda now: rig.battery(0.05)), processes.log(inference)
     assert predictions.latest().power_level == 3
     assert predictions.latest().kept_parameters < predictions.latest().total_parameters
@@ -88,16 +59,14 @@ def test_parameters_apply_live_and_bad_values_are_rejected_with_a_reason(ros_nod
     rig, predictions = MonitorRig(ros_node), Predictions(ros_node)
     assert rig.run(40.0, RATES, until=lambda: predictions.latest() is not None), processes.log(inference)
 
-    result = _set(ros_node, "prune_ratio", 0.3)
+    result = set_parameter(ros_node, "prune_ratio", 0.3)
     assert result.successful, result.reason
     fixed = lambda: abs(predictions.latest().prune_ratio - 0.3) < 1e-6
     assert rig.run(10.0, RATES, until=fixed), processes.log(inference)
 
-    rejected = _set(ros_node, "prune_ratio", 1.5)
+    rejected = set_parameter(ros_node, "prune_ratio", 1.5)
     assert not rejected.successful and "prune_ratio" in rejected.reason
-    missing = must_call(ros_node, SetParameters, "/inference_node/set_parameters", SetParameters.Request(parameters=[
-        Parameter(name="weights_path", value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value="/no/such.safetensors"))
-    ])).results[0]
+    missing = set_parameter(ros_node, "weights_path", "/no/such.safetensors")
     assert not missing.successful and "file not found" in missing.reason
     start = len(predictions.received)
     assert rig.run(5.0, RATES, until=lambda: len(predictions.received) > start + 3)

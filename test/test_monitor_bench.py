@@ -25,6 +25,10 @@ def test_schedule_drops_each_sensor_in_turn_after_the_healthy_window():
     assert [(d.sensor, d.start) for d in drops][:4] == [("camera", 10.0), ("imu", 13.0), ("audio", 16.0),
                                                         ("camera", 19.0)]
     assert len(drops) == 6 and all(d.end - d.start == 1.0 for d in drops)
+    staggered = dropout_schedule(healthy_s=10.0, repeats=4, drop_s=1.0, stagger_s=0.5)
+    phases = sorted(round(d.start % 0.5, 3) for d in staggered)
+    assert len(set(phases)) == len(staggered) and phases[-1] - phases[0] > 0.3  # spread over the period
+    assert all(b.start - a.end >= 2.0 for a, b in zip(staggered, staggered[1:]))
 
 
 def test_latency_is_from_the_last_message_to_the_state_change():
@@ -76,3 +80,20 @@ def test_table_lists_every_sensor_and_the_verdict():
               "publisher_stalls_total": 0, "unscheduled_deaths": [], "meets_target": False}
     table = format_table(report)
     assert all(sensor in table for sensor in RATES) and "170.0" in table and "TARGET MISSED" in table
+
+
+def test_a_check_period_lengthens_the_target_and_runs_are_compared_side_by_side():
+    from sentryfuse_ros.bench.monitor_bench import check_period_args, format_comparison
+
+    assert check_period_args(None) == []
+    assert check_period_args(0.5) == ["-p", "power.check_periods_s:=[0.500000,0.500000,0.500000,0.500000]"]
+    drops = [Drop("camera", 10.0, 11.0)]
+    timeline = Timeline()
+    timeline.transitions["camera"] += [(10.5, False, 10.03)]  # 470 ms: within 163 + 500 ms
+    results, _ = score(timeline, 0.0, drops, RATES, TIMEOUTS, healthy=(2.0, 9.8), check_period_s=0.5)
+    camera = results["camera"].summary()
+    assert camera["target_ms"] == pytest.approx(683.3) and camera["meets_target"]
+    reports = [{"check_period_s": p, "monitor_cpu_percent": cpu, "meets_target": True,
+                "sensors": [results[s].summary() for s in RATES]} for p, cpu in ((0.0, 9.5), (0.5, 2.1))]
+    table = format_comparison(reports)
+    assert "monitor CPU %" in table and "9.5" in table and "2.1" in table and "0.5" in table

@@ -24,7 +24,7 @@ def test_one_process_one_subscription_per_sensor_both_nodes_working(ros_node, pr
     rig = MonitorRig(ros_node)
     predictions: list[Prediction] = []
     ros_node.create_subscription(Prediction, "sentryfuse/prediction", predictions.append, reliable_qos(10))
-    all_three = lambda: bool(predictions) and list(predictions[-1].live_modalities) == ["camera", "imu", "audio"]  # noqa: E731
+    all_three = lambda: bool(predictions) and list(predictions[-1].used_modalities) == ["camera", "imu", "audio"]  # noqa: E731
     assert rig.run(60.0, RATES, until=all_three), processes.log(perception)
     assert rig.states and list(rig.states[-1][1].live_modalities) == ["camera", "imu", "audio"]
     for topic in ("/camera/image_raw", "/imu/data", "/audio/chunk"):

@@ -112,7 +112,7 @@ def test_inference_node_survives_20_deactivate_activate_cycles_and_keeps_predict
         Parameter("weights_path", value=str(weights)), Parameter("gate_path", value=str(gate)),
         Parameter("camera.topic", value="/cycles/camera"), Parameter("imu.topic", value="/cycles/imu"),
         Parameter("audio.topic", value="/cycles/audio"), Parameter("prediction_topic", value="/cycles/prediction"),
-        Parameter("state_topic", value="/cycles/state"), Parameter("rate_hz", value=20.0),
+        Parameter("state_topic", value="/cycles/state"), Parameter("policy.normal.rate_hz", value=20.0),
         Parameter("runtime", value="eager"),  # each activation rebuilds the plans: keep that cheap
     ])
     predictions = []
@@ -141,7 +141,7 @@ def test_inference_node_survives_20_deactivate_activate_cycles_and_keeps_predict
             assert node.trigger_activate() is not None
             assert wait_for(lambda: ros_node.count_subscribers("/cycles/imu") == 1, timeout=10.0,
                             spin=lambda: executor.spin_once(timeout_sec=0.01))
-        assert predictions[-1].live_modalities == ["imu"]
+        assert predictions[-1].used_modalities == ["imu"]
     finally:
         executor.shutdown()
         node.destroy_node()

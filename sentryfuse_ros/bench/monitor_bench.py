@@ -17,6 +17,11 @@ This process listens to the sensor topics and to ModalityState:
 `--composed` runs the monitor as bringup ships it: in the perception process with
 inference_node (the shipped weights, predicting at 10 Hz), so detection is measured while the
 process also predicts; the CPU figure is then the whole process's.
+
+`--check-period S [S ...]` runs the whole measurement once per value with the monitor's
+power.check_periods_s set to S at every power level (whatever battery the sim reports), and
+prints the runs side by side: the monitor's CPU and detection latency at each check period.
+At S > 0 the detection target is 2 x period + 50 ms + S (a dropout is seen within timeout + S).
 """
 
 from __future__ import annotations
@@ -67,7 +72,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="parameter YAML for both nodes")
     parser.add_argument("--source", choices=("synthetic", "dataset"), default="synthetic",
                         help="sensor_sim's data (dataset needs `sentryfuse data prepare`)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--check-period", type=float, nargs="+", metavar="S",
+                        help="run once per value with power.check_periods_s = S at every power level, and compare "
+                             "(e.g. --check-period 0 0.5); default: the parameter file's values")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object instead of the table (a list of them with --check-period)")
 
 
 @dataclass(frozen=True)
@@ -77,14 +86,19 @@ class Drop:
     end: float
 
 
-def dropout_schedule(healthy_s: float, repeats: int, drop_s: float) -> list[Drop]:
-    """Drops of each sensor in turn after the healthy window, far enough apart to recover."""
+def dropout_schedule(healthy_s: float, repeats: int, drop_s: float, stagger_s: float = 0.0) -> list[Drop]:
+    """Drops of each sensor in turn after the healthy window, far enough apart to recover.
+
+    stagger_s (a check period): each gap is lengthened by a different fraction of it (golden
+    ratio steps), so the drops do not all fall at the same phase of the monitor's looks, which
+    are that far apart, and the latencies sample the whole [timeout, timeout + period) range.
+    """
     gap = drop_s + RECOVERY_ALLOWANCE_S
     drops, at = [], healthy_s
     for _ in range(repeats):
         for sensor in MODALITIES:
             drops.append(Drop(sensor, at, at + drop_s))
-            at += gap
+            at += gap + (len(drops) * 0.6180339887 % 1.0) * stagger_s
     return drops
 
 
@@ -175,12 +189,14 @@ class UnscheduledDeath:
 
 
 def score(observer: Observer, t0: float, drops: list[Drop], rates: dict, timeouts: dict,
-          healthy: tuple[float, float]):
+          healthy: tuple[float, float], check_period_s: float = 0.0):
     """Per-sensor detection results, and every death outside the scheduled drops.
 
-    t0 is the sim's activation on time.monotonic(), when the schedule's clock starts.
+    t0 is the sim's activation on time.monotonic(), when the schedule's clock starts. With a
+    check period the target is that much longer (a dropout is seen within timeout + period).
     """
-    results = {s: SensorResult(s, rates[s], timeouts[s] * 1e3, (2.0 / rates[s] + TARGET_MARGIN_S) * 1e3,
+    results = {s: SensorResult(s, rates[s], timeouts[s] * 1e3,
+                               (2.0 / rates[s] + TARGET_MARGIN_S + check_period_s) * 1e3,
                                sum(d.sensor == s for d in drops)) for s in MODALITIES}
     unscheduled = []
     for sensor, transitions in observer.transitions.items():
@@ -218,10 +234,39 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+def check_period_args(period_s: float | None) -> list[str]:
+    """The monitor's --ros-args for one check period at every power level (none: as configured)."""
+    if period_s is None:
+        return []
+    levels = ",".join(f"{period_s:.6f}" for _ in range(4))  # a dot in each: a double array
+    return ["-p", f"power.check_periods_s:=[{levels}]"]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.repeats < 1 or args.drop_s <= 0:
         print("sentryfuse bench monitor: --duration and --drop-s must be > 0, --repeats >= 1", file=sys.stderr)
         return 2
+    periods = args.check_period or [None]
+    if any(not (math.isfinite(p) and 0 <= p <= 5) for p in periods if p is not None):
+        print("sentryfuse bench monitor: --check-period values must be in [0, 5]", file=sys.stderr)
+        return 2
+    reports = []
+    for period_s in periods:
+        report = run_once(args, period_s)
+        if isinstance(report, int):
+            return report
+        reports.append(report)
+        if not args.json:
+            print(format_table(report), flush=True)
+    if args.json:
+        print(json.dumps(reports[0] if args.check_period is None else reports))
+    elif len(reports) > 1:
+        print(format_comparison(reports))
+    return 0 if all(r["meets_target"] for r in reports) else 1
+
+
+def run_once(args: argparse.Namespace, check_period_s: float | None) -> dict | int:
+    """One measurement; the report, or an exit status if the nodes did not run."""
     # A domain of its own: never hear (or disturb) a system already running on this machine.
     use_own_domain()
     env = dict(os.environ)
@@ -232,7 +277,7 @@ def run(args: argparse.Namespace) -> int:
     timeouts = {s: monitor_values[f"{s}.timeout_s"] for s in MODALITIES}
     # The schedule starts at the sim's activation; the healthy window once all sensors are alive.
     warmup_s = 3.0
-    drops = dropout_schedule(warmup_s + args.duration, args.repeats, args.drop_s)
+    drops = dropout_schedule(warmup_s + args.duration, args.repeats, args.drop_s, check_period_s or 0.0)
     schedule = {"faults": [{"fault": "drop", "sensor": d.sensor, "at": d.start, "duration": args.drop_s}
                            for d in drops]}
 
@@ -241,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     schedule_path.write_text(yaml.safe_dump(schedule))
     params = ["--params-file", str(args.params_file)]
     module = "sentryfuse_ros.nodes.perception" if args.composed else "sentryfuse_ros.nodes.heartbeat_monitor"
-    monitor = _start(module, workdir / "monitor.log", env, *params)
+    monitor = _start(module, workdir / "monitor.log", env, *params, *check_period_args(check_period_s))
     # The sim waits (autostart off) until the monitor is up, so the schedule's t=0 is known here.
     sim = _start("sentryfuse_ros.nodes.sensor_sim", workdir / "sim.log", env, *params, "-p", "autostart:=false",
                  "-p", f"source:={args.source}", "-p", f"fault_schedule:={schedule_path}")
@@ -286,7 +331,8 @@ def run(args: argparse.Namespace) -> int:
         _stop(sim)
         _stop(monitor)
 
-    results, unscheduled = score(observer, t0, drops, rates, timeouts, (healthy_start, healthy_end))
+    results, unscheduled = score(observer, t0, drops, rates, timeouts, (healthy_start, healthy_end),
+                                 check_period_s or 0.0)
     false_alarms = [d for d in unscheduled if d.false_alarm]
     (w0, m0, s0), (w1, m1, s1) = cpu_marks["start"], cpu_marks["end"]
     report = {
@@ -295,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
         "drop_s": args.drop_s,
         "source": args.source,
         "composed": args.composed,
+        "check_period_s": check_period_s,
         "sensors": [results[s].summary() for s in MODALITIES],
         "monitor_cpu_percent": round(100 * (m1 - m0) / (w1 - w0), 1),
         "sim_cpu_percent": round(100 * (s1 - s0) / (w1 - w0), 1),
@@ -307,13 +354,14 @@ def run(args: argparse.Namespace) -> int:
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     report["meets_target"] = all(r["meets_target"] for r in report["sensors"]) and not false_alarms
-    print(json.dumps(report) if args.json else format_table(report))
-    return 0 if report["meets_target"] else 1
+    return report
 
 
 def format_table(report: dict) -> str:
     head = (f"sentryfuse bench monitor: {report['healthy_s']} s of healthy streams, then {report['repeats']} "
             f"dropouts of {report['drop_s']} s per sensor ({report['source']} data)")
+    if report.get("check_period_s") is not None:
+        head += f", check period {report['check_period_s']:g} s at every power level"
     columns = ("sensor", "rate Hz", "timeout ms", "target ms", "detected", "p50 ms", "p95 ms", "max ms",
                "recovery s", "ok")
     rows = [(s["sensor"], f"{s['rate_hz']:g}", f"{s['timeout_ms']:.0f}", f"{s['target_ms']:.1f}",
@@ -334,4 +382,18 @@ def format_table(report: dict) -> str:
         kind = "FALSE DROPOUT" if d["false_alarm"] else "publisher stall"
         lines.append(f"  {kind}: {d['sensor']} at t={d['t']} s, longest stamp gap {d['publisher_gap_ms']} ms")
     lines.append("target met" if report["meets_target"] else "TARGET MISSED")
+    return "\n".join(lines)
+
+
+def format_comparison(reports: list[dict]) -> str:
+    """The runs of --check-period side by side: CPU and detection latency per check period."""
+    lines = ["check period vs CPU and detection (p50 / max ms per sensor)"]
+    process = "process" if reports[0].get("composed") else "monitor"
+    columns = ("check period s", f"{process} CPU %", *(s["sensor"] for s in reports[0]["sensors"]), "ok")
+    rows = [(f"{r['check_period_s']:g}", f"{r['monitor_cpu_percent']}",
+             *(f"{s['p50_ms']:.0f} / {s['max_ms']:.0f}" for s in r["sensors"]),
+             "yes" if r["meets_target"] else "NO") for r in reports]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
+    lines.append("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
     return "\n".join(lines)

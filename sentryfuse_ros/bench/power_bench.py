@@ -13,6 +13,13 @@ scored by its last prediction; samples played wholly inside the window), end-to-
 (Prediction receipt - header stamp), inference_node's CPU breakdown from its diagnostics
 counters, and energy where powercap counters are readable.
 
+Policies, side by side in one invocation (--policies): `shipped` (the parameter file's power
+policy), `pruning-only` (every level at full's rate, trigger `rate`, nothing shed, the monitor
+checking at each sensor's timeout: what a level bought before the power policy) and
+`change-at-full` (the shipped policy with trigger `change` at full: forwards per sample against
+the rate trigger). Per level also: predictions per sample and the delay from a sample's onset
+to its first correct prediction.
+
 --robot-rates adds a run at full power with a robot's streams: 640x480 bgr8 camera at 30 Hz
 (best effort), IMU at 200 Hz, 48 kHz 2-channel audio, with the monitor expecting those rates.
 """
@@ -28,7 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from sentryfuse_ros.bench.power_figures import TARGETS, cpu_ratio, figures_of, frames_received, meets, notes
+from sentryfuse_ros.bench.power_figures import (TARGETS, cpu_ratio, figures_of, frames_received, meets, notes,
+                                                policy_comparison)
 from sentryfuse_ros.bench.ros_bench import BenchError, load_source, ratio_for
 from sentryfuse_ros.launch_plan import params_key, source_config_dir
 from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
@@ -44,6 +52,7 @@ ROBOT_SIM = {"camera.rate_hz": 30.0, "camera.width": 640, "camera.height": 480, 
 # (hold, settle, robot hold) seconds: a full run, and --quick (under 3 minutes with start-up).
 DURATIONS = {False: (60.0, 5.0, 60.0), True: (25.0, 3.0, 25.0)}
 MIN_WINDOW_S = 3.0  # hold - settle - level change - end margin must leave this much
+POLICIES = ("shipped", "pruning-only", "change-at-full")
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +82,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="override both nodes' ingestion (default: as in the parameter file)")
     parser.add_argument("--executor", choices=EXECUTORS, default=None,
                         help="override both nodes' executor (default: as in the parameter file)")
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help=f"power policies to run, comma-separated, from {', '.join(POLICIES)}")
     parser.add_argument("--separate-processes", action="store_true",
                         help="run heartbeat_monitor and inference_node as a process each (bringup composed:=false), "
                              "so each node's CPU is measured on its own")
@@ -109,16 +120,36 @@ def robot_monitor_overrides(sim: dict) -> dict:
     return overrides
 
 
-def run_params(shared: dict, source: str, initial_charge: float, robot: bool, node_overrides: dict | None = None) -> dict:
+def policy_overrides(policy: str, node_values: dict) -> dict[str, dict]:
+    """Per node, the parameters that turn the parameter file's power policy into `policy`."""
+    from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
+    from sentryfuse_ros.nodes.power_policy import param_name
+
+    if policy == "shipped":
+        return {}
+    if policy == "change-at-full":
+        return {"inference_node": {param_name("full", "trigger"): "change"}}
+    if policy == "pruning-only":
+        full_rate = node_values[param_name("full", "rate_hz")]
+        inference = {}
+        for level in LEVEL_NAMES:
+            inference |= {param_name(level, "rate_hz"): full_rate, param_name(level, "trigger"): "rate",
+                          param_name(level, "shed"): ""}
+        return {"inference_node": inference, "heartbeat_monitor": {"power.check_periods_s": [0.0] * len(LEVEL_NAMES)}}
+    raise BenchError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
+
+
+def run_params(shared: dict, source: str, initial_charge: float, robot: bool,
+               node_overrides: dict[str, dict] | None = None) -> dict:
     """The shared parameters, with the sim replaying `source`, waiting for the bench's activation,
     starting at `initial_charge`; with `robot`, publishing (and the monitor expecting) the robot's
-    streams; `node_overrides` set on both heartbeat_monitor and inference_node."""
+    streams; `node_overrides` {node name: {parameter: value}} on top."""
     from sentryfuse_ros.bench.ros_bench_setup import bench_params
 
     params = bench_params(shared, source)
-    for node in ("heartbeat_monitor", "inference_node"):
+    for node, overrides in (node_overrides or {}).items():
         section = params.setdefault(params_key(node), {}).setdefault("ros__parameters", {})
-        for name, value in (node_overrides or {}).items():
+        for name, value in overrides.items():
             _set(section, name, value)
     sim = params[params_key("sensor_sim")]["ros__parameters"]
     _set(sim, "battery.initial", initial_charge)
@@ -132,7 +163,7 @@ def run_params(shared: dict, source: str, initial_charge: float, robot: bool, no
 
 
 # --- one live run --------------------------------------------------------------------------------
-def _live_run(args, folder: Path, plans, settle_s: float, robot: bool, sim_values: dict, source):
+def _live_run(args, folder: Path, plans, settle_s: float, robot: bool, sim_values: dict, source, policy: str = "shipped"):
     """Start the system with these plans' battery, hold them, return the LiveLevels and the ledger."""
     from sentryfuse_ros.bench.plan_switch import SwitchTracker
     from sentryfuse_ros.bench.power_levels import battery_schedule
@@ -144,7 +175,10 @@ def _live_run(args, folder: Path, plans, settle_s: float, robot: bool, sim_value
     folder.mkdir(parents=True, exist_ok=True)
     shared = yaml.safe_load(args.params_file.read_text()) or {}
     params_path, schedule_path = folder / "params.yaml", folder / "battery.yaml"
-    overrides = {name: value for name, value in (("ingestion", args.ingestion), ("executor", args.executor)) if value}
+    both = {name: value for name, value in (("ingestion", args.ingestion), ("executor", args.executor)) if value}
+    overrides = policy_overrides(policy, values_from_params_file(args.params_file, "inference_node",
+                                                                 inference_params.PARAMS))
+    overrides = {node: both | overrides.get(node, {}) for node in ("heartbeat_monitor", "inference_node")}
     params_path.write_text(yaml.safe_dump(run_params(shared, args.source, plans[0].charge, robot, overrides),
                                           sort_keys=False))
     schedule_path.write_text(yaml.safe_dump(battery_schedule(plans), sort_keys=False))
@@ -196,9 +230,18 @@ def measure(args: argparse.Namespace) -> dict:
     use_own_domain()
     workdir = Path(tempfile.mkdtemp(prefix="sentryfuse-bench-power-"))
 
-    live, ledger, log_path = _live_run(args, workdir / "levels", plans, settle, False, sim_values, source)
-    per_level, inference_key = figures_of(live, ledger, sim_values["sample_period_s"])
-    logs = {"levels": str(log_path)}
+    policies = [name.strip() for name in args.policies.split(",") if name.strip()]
+    unknown = [name for name in policies if name not in POLICIES]
+    if unknown or not policies:
+        raise BenchError(f"--policies: unknown {unknown or 'none given'}; expected some of {', '.join(POLICIES)}")
+    by_policy, logs, inference_key = {}, {}, None
+    for policy in policies:
+        policy_plans = level_plans(["full"], hold, thresholds, hysteresis) if policy == "change-at-full" else plans
+        live, ledger, log_path = _live_run(args, workdir / policy, policy_plans, settle, False, sim_values, source,
+                                           policy)
+        by_policy[policy], inference_key = figures_of(live, ledger, sim_values["sample_period_s"])
+        logs[policy] = str(log_path)
+    per_level = by_policy.get("shipped") or by_policy[policies[0]]
     robot = None
     if args.robot_rates:
         robot_plans = level_plans(["full"], robot_hold, thresholds, hysteresis)
@@ -213,6 +256,9 @@ def measure(args: argparse.Namespace) -> dict:
 
     report = {
         "levels": per_level,
+        "policy": "shipped" if "shipped" in by_policy else policies[0],
+        "policies": {name: levels for name, levels in by_policy.items()},
+        "comparison": policy_comparison(by_policy),
         "critical_over_full_cpu": cpu_ratio(per_level, "critical", "full"),
         **({"robot_rates": robot} if robot is not None else {}),
         "source": args.source,

@@ -16,6 +16,14 @@ TARGETS = {
     "robot_frames_received_fraction": 0.95,
     "robot_product_cpu_core": 0.25,
     "robot_e2e_p99_ms": 20.0,
+    # The power policy's (shipped policy, each level against full):
+    "critical_over_full_cpu": 0.25,
+    "low_over_full_cpu": 0.50,
+    "critical_over_full_accuracy": 0.90,
+    "normal_over_full_accuracy": 0.98,
+    "onset_to_correct_p50_ms": 300.0,  # every level
+    "change_fewer_forwards": 3.0,  # rate-triggered forwards per sample / change-triggered, at full
+    "change_accuracy_loss_points": 1.0,  # at most
 }
 
 
@@ -61,12 +69,16 @@ def level_figures(window, observer, ledger, inference_key: str | None, sample_pe
                                   "inference_counted": per_prediction_ms(counted, seconds, len(timings))},
         "prune_ratios": sorted(set(observer.ratios[start.predictions:end.predictions])),
         "samples": len(samples),
+        "predictions_per_sample": round(len(timings) * sample_period_s / seconds, 2),
+        "onset_to_correct_ms": _onset(ledger, start.ros_ns, end.ros_ns),
         "accuracy": round(100 * sum(s.correct for s in samples) / len(samples), 2) if samples else None,
         "e2e_ms": distribution([t.end_to_end_ms for t in timings]),
         "breakdown_ms_per_s": parts,
         "runtime": end.inference.get("runtime") or None,
         "executor": end.inference.get("executor") or None,
         "ingestion": end.inference.get("ingestion") or None,
+        "trigger": end.inference.get("trigger") or None,
+        "consumed": end.inference.get("consumed") or None,
         "delivery": {
             "inference_node": counter_deltas(start.inference, end.inference, MODALITIES),
             "heartbeat_monitor": {sensor: delta for sensor in MODALITIES for delta in
@@ -77,6 +89,20 @@ def level_figures(window, observer, ledger, inference_key: str | None, sample_pe
         "joules": joules(start.energy, end.energy),
     }
     return figures
+
+
+def _onset(ledger, first_ns: int, last_ns: int) -> dict:
+    """Onset -> first correct prediction over the window's whole samples: the median, a sample
+    never predicted correctly counting as infinitely late (None when over half never were), and
+    the fraction that never were."""
+    delays, never = ledger.onset_delays_ms(first_ns, last_ns)
+    total = len(delays) + never
+    if not total:
+        return {"p50": None, "samples": 0, "never_fraction": None}
+    ranked = sorted(delays) + [float("inf")] * never
+    p50 = ranked[(total - 1) // 2]
+    return {"p50": round(p50, 1) if p50 != float("inf") else None, "samples": total,
+            "never_fraction": round(never / total, 3)}
 
 
 def frames_received(figures: dict, nominal_hz: float) -> tuple[float | None, str]:
@@ -96,6 +122,42 @@ def figures_of(live, ledger, sample_period_s: float) -> tuple[dict, str | None]:
     return {w.plan.name: level_figures(w, live.observer, ledger, key, sample_period_s) for w in live.windows}, key
 
 
+def _ratio(levels: dict, top: str, bottom: str, pick) -> float | None:
+    try:
+        numerator, denominator = pick(levels[top]), pick(levels[bottom])
+    except KeyError:
+        return None
+    if numerator is None or not denominator:
+        return None
+    return round(numerator / denominator, 3)
+
+
+def policy_comparison(by_policy: dict[str, dict]) -> dict:
+    """Per policy, each level's product CPU and live accuracy over full's; and the change trigger
+    at full against the shipped policy's full level (forwards per sample, accuracy)."""
+    compared = {}
+    for policy, levels in by_policy.items():
+        if policy == "change-at-full" or "full" not in levels:
+            continue
+        compared[policy] = {
+            "cpu_over_full": {name: _ratio(levels, name, "full", lambda f: f["cpu_core"]["product"]) for name in levels},
+            "accuracy_over_full": {name: _ratio(levels, name, "full", lambda f: f["accuracy"]) for name in levels},
+        }
+    change, rate = by_policy.get("change-at-full", {}).get("full"), by_policy.get("shipped", {}).get("full")
+    if change and rate and change.get("reached") and rate.get("reached"):
+        fewer = (round(rate["predictions_per_sample"] / change["predictions_per_sample"], 2)
+                 if change["predictions_per_sample"] else None)
+        loss = (round(rate["accuracy"] - change["accuracy"], 2)
+                if rate["accuracy"] is not None and change["accuracy"] is not None else None)
+        compared["change_at_full"] = {
+            "rate_predictions_per_sample": rate["predictions_per_sample"],
+            "change_predictions_per_sample": change["predictions_per_sample"],
+            "fewer_forwards": fewer, "accuracy_rate": rate["accuracy"], "accuracy_change": change["accuracy"],
+            "accuracy_loss_points": loss,
+        }
+    return compared
+
+
 def cpu_ratio(levels: dict, top: str, bottom: str) -> float | None:
     try:
         numerator, denominator = levels[top]["cpu_core"]["product"], levels[bottom]["cpu_core"]["product"]
@@ -108,6 +170,10 @@ def _at_most(value, limit) -> bool:
     return value is not None and value <= limit
 
 
+def _at_least(value, limit) -> bool:
+    return value is not None and value >= limit
+
+
 def meets(report: dict) -> dict[str, bool]:
     """Each target, met or not; a figure that could not be measured does not meet its target."""
     t, full = TARGETS, report["levels"].get("full", {})
@@ -118,6 +184,23 @@ def meets(report: dict) -> dict[str, bool]:
             full.get("cpu_ms_per_prediction", {}).get("inference"), t["full_inference_cpu_ms_per_prediction"])
         met["full_e2e_p99_ms"] = _at_most(full.get("e2e_ms", {}).get("p99"), t["full_e2e_p99_ms"])
     met["levels_held"] = all(level.get("held") for level in report["levels"].values())
+    shipped = report.get("comparison", {}).get(report.get("policy", "shipped"))
+    if shipped:
+        cpu, accuracy = shipped["cpu_over_full"], shipped["accuracy_over_full"]
+        if "critical" in cpu:
+            met["critical_over_full_cpu"] = _at_most(cpu["critical"], t["critical_over_full_cpu"])
+            met["critical_over_full_accuracy"] = _at_least(accuracy["critical"], t["critical_over_full_accuracy"])
+        if "low" in cpu:
+            met["low_over_full_cpu"] = _at_most(cpu["low"], t["low_over_full_cpu"])
+        if "normal" in accuracy:
+            met["normal_over_full_accuracy"] = _at_least(accuracy["normal"], t["normal_over_full_accuracy"])
+        met["onset_to_correct_p50_ms"] = all(
+            _at_most(level.get("onset_to_correct_ms", {}).get("p50"), t["onset_to_correct_p50_ms"])
+            for level in report["levels"].values())
+    change = report.get("comparison", {}).get("change_at_full")
+    if change:
+        met["change_fewer_forwards"] = (_at_least(change["fewer_forwards"], t["change_fewer_forwards"])
+                                        and _at_most(change["accuracy_loss_points"], t["change_accuracy_loss_points"]))
     robot = report.get("robot_rates")
     if robot is not None:
         fraction = robot.get("frames_received_fraction")

@@ -45,6 +45,11 @@ def _rows(columns: list[tuple[str, dict]]) -> list[tuple[str, ...]]:
         row("CPU ms / prediction, inference process", lambda f: f["cpu_ms_per_prediction"]["inference"], 2),
         row("CPU ms / prediction, node's counters", lambda f: f["cpu_ms_per_prediction"]["inference_counted"], 2),
         row("live accuracy %", lambda f: f["accuracy"], 1),
+        row("predictions / sample", lambda f: f.get("predictions_per_sample"), 2),
+        row("onset -> first correct p50, ms", lambda f: (f.get("onset_to_correct_ms") or {}).get("p50"), 0),
+        row("never correct, % of samples", lambda f: (f.get("onset_to_correct_ms") or {}).get("never_fraction"), 1, 100),
+        row("trigger", lambda f: f.get("trigger")),
+        row("modalities consumed", lambda f: f.get("consumed")),
         row("scored samples", lambda f: str(f["samples"])),
         row("prune ratios", lambda f: ",".join(f"{r:g}" for r in f["prune_ratios"]) or "-"),
         row("e2e ms p50", lambda f: f["e2e_ms"]["p50"], 2),
@@ -75,6 +80,23 @@ def format_table(report: dict) -> str:
              f"(first {report['settle_s']:g} s after each change skipped); processes {report['process_keys']}, "
              f"inference in {report['inference_process']}", ""]
     lines += _grid(("", *(name for name, _ in columns)), _rows(columns))
+    for policy, levels in report.get("policies", {}).items():
+        if policy == report.get("policy"):
+            continue
+        lines += ["", f"policy {policy}:"]
+        others = list(levels.items())
+        lines += _grid(("", *(name for name, _ in others)), _rows(others))
+    for policy, compared in report.get("comparison", {}).items():
+        if policy == "change_at_full":
+            lines += ["", f"change trigger at full: {compared['change_predictions_per_sample']} predictions per sample "
+                          f"vs {compared['rate_predictions_per_sample']} rate-triggered ({compared['fewer_forwards']}x "
+                          f"fewer); accuracy {compared['accuracy_change']} vs {compared['accuracy_rate']} % "
+                          f"(loss {compared['accuracy_loss_points']} points)"]
+            continue
+        lines += ["", f"policy {policy}, over full: product CPU "
+                      + ", ".join(f"{name} {_fmt(v, 3)}" for name, v in compared["cpu_over_full"].items())
+                      + "; live accuracy " + ", ".join(f"{name} {_fmt(v, 3)}"
+                                                        for name, v in compared["accuracy_over_full"].items())]
     robot = report.get("robot_rates")
     if robot is not None:
         lines += ["", f"robot rates: {robot['streams']}; frames received "
@@ -89,6 +111,14 @@ def format_table(report: dict) -> str:
         f"{_verdict(m.get('full_inference_cpu_ms_per_prediction'))}; "
         f"e2e p99 <= {t['full_e2e_p99_ms']:g} ms: {_verdict(m.get('full_e2e_p99_ms'))}",
         f"  every level held: {_verdict(m.get('levels_held'))}",
+        f"  policy: critical / full CPU <= {t['critical_over_full_cpu']:g}: {_verdict(m.get('critical_over_full_cpu'))}; "
+        f"low / full CPU <= {t['low_over_full_cpu']:g}: {_verdict(m.get('low_over_full_cpu'))}; "
+        f"critical / full accuracy >= {t['critical_over_full_accuracy']:g}: "
+        f"{_verdict(m.get('critical_over_full_accuracy'))}; normal / full accuracy >= "
+        f"{t['normal_over_full_accuracy']:g}: {_verdict(m.get('normal_over_full_accuracy'))}",
+        f"  onset -> first correct p50 <= {t['onset_to_correct_p50_ms']:g} ms at every level: "
+        f"{_verdict(m.get('onset_to_correct_p50_ms'))}; change trigger >= {t['change_fewer_forwards']:g}x fewer "
+        f"forwards at <= {t['change_accuracy_loss_points']:g} point loss: {_verdict(m.get('change_fewer_forwards'))}",
     ]
     if robot is not None:
         lines.append(

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sentryfuse_ros.launch_plan import source_config_dir
-from sentryfuse_ros.nodes import inference_params, monitor_params, ratio_policy, sim_params
+from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
+from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
+from sentryfuse_ros.nodes.power_policy import PowerPolicy
 from sentryfuse_ros.nodes.params import values_from_params_file
 from sentryfuse_ros.ros_domain import use_own_domain
 
@@ -87,7 +89,8 @@ def load_source(name: str, sim_values: dict):
 
 def ratio_for(values: dict):
     """power level -> prune ratio, as inference_node with these parameter values maps it."""
-    return lambda power_level: ratio_policy.ratio_for(values["prune_ratio"], values["ratio_policy"], power_level)
+    policy = PowerPolicy.from_values(values)
+    return lambda power_level: policy.at(power_level).prune_ratio
 
 
 def observe_live_system(config, observer_factory, duration_s: float, log_path: Path) -> LiveRun:
@@ -205,7 +208,7 @@ def measure(args: argparse.Namespace) -> dict:
                                log_path)
 
     # In process, nodes stopped: the switch itself, then the offline side of the accuracy check.
-    ratios = ratio_policy.planned_ratios(node_values["prune_ratio"], node_values["ratio_policy"])
+    ratios = PowerPolicy.from_values(node_values).planned_ratios()
     cached_get_s = time_cached_switches(cache, ratios, CACHED_SWITCHES)
     accuracy = _accuracy_check(args.source, source, cache, ledger)
     report = {
@@ -213,7 +216,8 @@ def measure(args: argparse.Namespace) -> dict:
         "weights": str(Path(args.weights) if args.weights else shipped_checkpoint()),
         "gate": str(Path(args.gate) if args.gate else shipped_gate()),
         "duration_s": args.duration,
-        "inference_rate_hz": node_values["rate_hz"],
+        "inference_rate_hz": {name: level.rate_hz for name, level in
+                              zip(LEVEL_NAMES, PowerPolicy.from_values(node_values).levels)},
         "fault_schedule": str(args.fault_schedule),
         **_latency_figures(live.observer.timings),
         "plan_switch": {

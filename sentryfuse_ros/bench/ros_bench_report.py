@@ -40,7 +40,8 @@ def _grid(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 def format_table(report: dict) -> str:
     r, targets, meets = report, report["targets"], report["meets"]
     head = (f"sentryfuse bench ros: {r['duration_s']:g} s of {r['source']} data through sensor_sim, heartbeat_monitor "
-            f"and inference_node at {r['inference_rate_hz']:g} Hz ({r['predictions']} predictions)")
+            f"and inference_node at {'/'.join(f'{hz:g}' for hz in r['inference_rate_hz'].values())} Hz "
+            f"(full/normal/low/critical; {r['predictions']} predictions)")
     lines = [head, "", "latency, ms"]
     rows = [_row("end to end (all)", r["latency_ms"])]
     rows += [_row(f"  live {name}", d) for name, d in r["latency_by_live_set_ms"].items()]

@@ -24,7 +24,7 @@ from sentryfuse_ros.nodes.stamps import stamp_to_ns
 class PredictionTiming:
     end_to_end_ms: float
     inference_ms: float  # the node's own inference_time_ms: preprocessing + forward pass
-    live_set: str  # e.g. "camera+imu+audio"
+    live_set: str  # modalities used, e.g. "camera+imu+audio"
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,10 @@ class RosObserver:
         received_ns = self.node.get_clock().now().nanoseconds
         now = time.monotonic()
         stamp_ns = stamp_to_ns(msg.header.stamp)
-        live = tuple(msg.live_modalities)
-        self.timings.append(PredictionTiming((received_ns - stamp_ns) / 1e6, msg.inference_time_ms, "+".join(live)))
-        self.ledger.on_prediction(stamp_ns, msg.label, PlanUsed(msg.plan_id, live, round(float(msg.prune_ratio), 2)))
+        used = tuple(msg.used_modalities)
+        self.timings.append(PredictionTiming((received_ns - stamp_ns) / 1e6, msg.inference_time_ms, "+".join(used)))
+        self.ledger.on_prediction(stamp_ns, msg.label, PlanUsed(msg.plan_id, used, round(float(msg.prune_ratio), 2)),
+                                  received_ns)
         self.switches.on_prediction(now, msg.plan_id)
         if self.first_prediction_at is None:
             self.first_prediction_at = now

@@ -11,7 +11,8 @@ Shared ROS helpers (what a new node reuses):
   params        ParamSpec: parameters declared, described and validated in one place
   lifecycle     SentryLifecycleNode base class (parameters, teardown) and run_node() for main()
   lifecycle_client  bounded service calls from another node: change_state, is_active, call_service
-  ratio_policy  which prune ratio a prediction uses (fixed, or from the power level)
+  power_policy  what each power level buys: prune ratio, prediction rate, trigger, shed modalities
+  change_detector  has the scene changed since the last prediction (change-triggered inference)
   qos           sensor_qos(reliability), latched_state_qos()
   decode        Image / CompressedImage / Imu / AudioChunk -> numpy, validated (data.preprocess)
   encode        numpy -> Image / Imu / AudioChunk / BatteryState

@@ -4,10 +4,14 @@ Lifecycle: configure loads and checks the weights and gate and builds the plan c
 subscribes the sensors and ModalityState and starts the tick; deactivate stops them and frees
 the cached plans and sensor windows; cleanup drops the model.
 
-A tick timer runs at rate_hz. Sensor messages are not handled one by one: they wait in the
+The power policy (nodes/power_policy.py) sets, per power level, the prune ratio, the tick rate,
+the trigger and the modalities not consumed; each tick applies the level and live set it sees
+(within one tick of a change). A tick timer runs at the level's rate_hz. Sensor messages are not handled one by one: they wait in the
 middleware's queues (nodes/sensor_feed.py, `ingestion: polled`) and each tick takes everything
 queued, then waits up to fresh_wait_s for the next message so that the prediction is made on data
-that just arrived, and predicts only if something new arrived since the last prediction. The
+that just arrived, and predicts only if something new arrived since the last prediction (trigger
+`rate`), or only if the change detector saw the scene change or the plan changed (trigger
+`change`; nothing is published in between). A shed modality is unsubscribed. The
 camera is decoded only for the newest frame and only when the camera is used. Each tick takes
 the live modality set and power level from ModalityState (or, when the monitor is silent, judges
 freshness itself), picks the cached plan for exactly that situation, runs it on the newest
@@ -42,14 +46,15 @@ from sentryfuse_ros.modalities import CLASS_NAMES, MODALITIES, MODALITY_SUBSETS
 from sentryfuse_ros.model.checkpoint import CheckpointError, backbone_sha256, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
 from sentryfuse_ros.nodes.cpu_account import CpuAccount
-from sentryfuse_ros.nodes.decode import audio_from_msg, image_from_msg, imu_sample_from_msg
+from sentryfuse_ros.nodes.decode import audio_from_msg, imu_sample_from_msg
 from sentryfuse_ros.nodes.diagnostics import OK, WARN, make_status
-from sentryfuse_ros.nodes import ratio_policy
-from sentryfuse_ros.nodes.inference_params import AUTO_DEPTH_RATES_HZ, MODEL_PARAMS, PARAMS, TOPIC_PARAMS
+from sentryfuse_ros.nodes.inference_params import (AUTO_DEPTH_RATES_HZ, MODEL_PARAMS, PARAMS, TOPIC_PARAMS,
+                                                   change_thresholds)
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
 from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
+from sentryfuse_ros.nodes.power_policy import PowerPolicy, policy_problem
 from sentryfuse_ros.nodes.sensor_feed import Delivery, ingestion_problem
-from sentryfuse_ros.nodes.sensor_windows import SensorWindows
+from sentryfuse_ros.nodes.prediction_loop import LoopConfig, PredictionLoop
 from sentryfuse_ros.nodes.stamps import StampCheck, StampLimits, ns_to_stamp, stamp_to_ns
 from sentryfuse_ros.pruning.plan_cache import PlanCache
 
@@ -68,12 +73,12 @@ def load_models(weights_path: str, gate_path: str, runtime: str = "eager", num_t
 
 
 def queue_depth(values, sensor: str) -> int:
-    """The sensor's queue depth: as set, or (0, IMU and audio only) two prediction periods of the
-    fastest stream."""
+    """The sensor's queue depth: as set, or (0, IMU and audio only) two periods of the slowest
+    level's prediction rate of the fastest stream, so no level change needs a deeper queue."""
     depth = values[f"{sensor}.queue_depth"]
     if depth:
         return depth
-    return max(1, math.ceil(2 * AUTO_DEPTH_RATES_HZ[sensor] / values["rate_hz"]))
+    return max(1, math.ceil(2 * AUTO_DEPTH_RATES_HZ[sensor] / PowerPolicy.from_values(values).slowest_rate_hz()))
 
 
 class InferenceNode(SentryLifecycleNode):
@@ -82,25 +87,27 @@ class InferenceNode(SentryLifecycleNode):
         self._state_group = MutuallyExclusiveCallbackGroup()
         self._tick_group = MutuallyExclusiveCallbackGroup()
         self._lock = threading.Lock()  # sensor deliveries write what the tick reads (multi-threaded hosts)
-        self._windows = SensorWindows()
         self._cpu = CpuAccount()
+        self._loop = PredictionLoop(LoopConfig(), self._reject_frame, self._cpu)  # windows, change detector, trigger
         self._loaded: dict[tuple[str, str], PlanCache | str] = {}  # validated model loads (or the error)
         self._cache: PlanCache | None = None
         self._pending_cache: PlanCache | None = None  # built by a reload, used from the next tick
         self._reload: threading.Thread | None = None
         self._values: dict = {}
+        self._policy: PowerPolicy | None = None
+        self._consumed: tuple[str, ...] = MODALITIES  # what is subscribed: the live set minus what the level sheds
         self._feed = None
         self._sensor_subscriptions: dict[str, object] = {}
         self._state_subscription = None
         self._own_timers: list = []
+        self._tick_timer = None
         self._prediction_pub = self._diag_pub = None
         self._reset_runtime_state()
 
     def _reset_runtime_state(self) -> None:
-        self._windows.clear()
+        self._loop.clear()
         self._stamp_checks = {name: StampCheck(StampLimits()) for name in MODALITIES}
         self._last_valid = {name: None for name in MODALITIES}  # monotonic arrival of the last valid message
-        self._newest_frame: Delivery | None = None  # decoded only when a prediction uses it
         self._imu_batch: list[tuple[int, np.ndarray]] = []  # valid rows of the batch being taken
         self._imu_frame = ""
         self._new_data = False  # a valid message arrived since the last prediction
@@ -109,13 +116,15 @@ class InferenceNode(SentryLifecycleNode):
         self._invalid = Counter()
         self._last_invalid_reason: dict[str, str] = {}
         self._last_prediction: Prediction | None = None
+        self._applied: tuple | None = None  # (power level, live) the policy was last applied for
         self._predictions = 0
+        self._ticks = 0
         self._runtime = ""
         self._cpu.clear()
 
     # --- parameters ------------------------------------------------------------------------
     def cross_check(self, values) -> str | None:
-        problem = ingestion_problem(values)
+        problem = ingestion_problem(values) or policy_problem(values) or change_thresholds(values).problem()
         if problem:
             return problem
         cache = self._models_for(values)
@@ -137,23 +146,26 @@ class InferenceNode(SentryLifecycleNode):
         if self._cache is None:  # unconfigured: everything is read at configure
             return
         torch.set_num_threads(values["num_threads"])
-        new_ratios = any(values[name] != previous.get(name) for name in ("prune_ratio", "ratio_policy"))
+        old_policy, self._policy = self._policy, PowerPolicy.from_values(values)
+        self._loop.reconfigure(LoopConfig.from_values(values, change_thresholds(values)))
+        new_ratios = old_policy is None or old_policy.planned_ratios() != self._policy.planned_ratios()
         if any(values[name] != previous.get(name) for name in MODEL_PARAMS) or (new_ratios and values["prebuild_plans"]):
             self._reload_in_background(values)  # a new ratio's plans too: a build takes ~0.15 s with ONNX Runtime
         active = bool(self._own_timers)
-        resubscribe = any(values[name] != previous.get(name) for name in TOPIC_PARAMS)
-        if active and (resubscribe or values["rate_hz"] != previous.get("rate_hz")):
+        resubscribe = any(values[name] != previous.get(name) for name in TOPIC_PARAMS) or any(
+            queue_depth(values, s) != queue_depth(previous, s) for s in SENSOR_TYPES)
+        if active and resubscribe:
             self._stop_timers()
-            if resubscribe or any(values[f"{s}.queue_depth"] == 0 for s in ("imu", "audio")):
-                self._unsubscribe()
-                self._subscribe()
+            self._unsubscribe()
+            self._subscribe()
             self._start_timers()
+        self._applied = None  # the next tick applies the policy (rate, shedding) anew
         if values["prediction_topic"] != previous.get("prediction_topic"):
             self.destroy_lifecycle_publisher(self._prediction_pub)
             self._prediction_pub = self._make_prediction_publisher()
             if active:
                 self._prediction_pub.on_activate(None)
-        self.get_logger().info(f"parameters applied: prune_ratio={values['prune_ratio']:g} rate_hz={values['rate_hz']:g}")
+        self.get_logger().info(f"parameters applied: {self._policy}")
 
     def _use_models(self, values) -> None:
         self._cache = self._prepared_models(values)
@@ -163,7 +175,7 @@ class InferenceNode(SentryLifecycleNode):
         cache = self._models_for(values)
         self._loaded = {tuple(values[name] for name in MODEL_PARAMS): cache}  # drop other loads
         if values["prebuild_plans"]:
-            ratios = ratio_policy.planned_ratios(values["prune_ratio"], values["ratio_policy"])
+            ratios = PowerPolicy.from_values(values).planned_ratios()
             plans = cache.prebuild(MODALITY_SUBSETS, ratios)
             slowest = max(plan.build_ms for plan in plans)
             self.get_logger().info(
@@ -185,7 +197,8 @@ class InferenceNode(SentryLifecycleNode):
         values = self.checked_parameters()
         if values is None:
             return TransitionCallbackReturn.FAILURE
-        self._values = values
+        self._values, self._policy = values, PowerPolicy.from_values(values)
+        self._loop.reconfigure(LoopConfig.from_values(values, change_thresholds(values)))
         torch.set_num_threads(values["num_threads"])
         self._use_models(values)
         self._prediction_pub = self._make_prediction_publisher()
@@ -203,6 +216,7 @@ class InferenceNode(SentryLifecycleNode):
         if not self._cache.plans() and self._values["prebuild_plans"]:
             self._use_models(self._values)  # deactivate freed them
         self._reset_runtime_state()
+        self._consumed = self._policy.consumed(UNKNOWN_POWER_LEVEL, ())
         self._subscribe()
         self._start_timers()
         return super().on_activate(state)
@@ -232,17 +246,19 @@ class InferenceNode(SentryLifecycleNode):
     def _subscribe(self) -> None:
         values = self._values
         self._feed = self.feeds.get(values["ingestion"])
-        for name, message_type in SENSOR_TYPES.items():
-            depth = queue_depth(values, name)
-            self._sensor_subscriptions[name] = self._feed.subscribe(
-                self, message_type, values[f"{name}.topic"], sensor_qos(values["reliability"], depth=depth),
-                lambda deliveries, n=name: self._on_sensor(n, deliveries),
-            )
+        for name in self._consumed:
+            self._subscribe_sensor(name)
         self._state_subscription = self.create_subscription(
             ModalityState, values["state_topic"], self._on_state, latched_state_qos(),
             callback_group=self._state_group,
             event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
         )
+
+    def _subscribe_sensor(self, name: str) -> None:
+        values = self._values
+        qos = sensor_qos(values["reliability"], depth=queue_depth(values, name))
+        self._sensor_subscriptions[name] = self._feed.subscribe(
+            self, SENSOR_TYPES[name], values[f"{name}.topic"], qos, lambda deliveries: self._on_sensor(name, deliveries))
 
     def _unsubscribe(self) -> None:
         for subscription in self._sensor_subscriptions.values():
@@ -253,15 +269,43 @@ class InferenceNode(SentryLifecycleNode):
             self._state_subscription = None
 
     def _start_timers(self) -> None:
-        self._own_timers = [
-            self.create_timer(1.0 / self._values["rate_hz"], self._on_tick, callback_group=self._tick_group),
-            self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics),
-        ]
+        level = self._applied[0] if self._applied else UNKNOWN_POWER_LEVEL
+        self._tick_timer = self.create_timer(
+            1.0 / self._policy.at(level).rate_hz, self._on_tick, callback_group=self._tick_group)
+        self._own_timers = [self._tick_timer,
+                            self.create_timer(1.0 / self._values["diagnostics_hz"], self._publish_diagnostics)]
 
     def _stop_timers(self) -> None:
         for timer in self._own_timers:
             self.destroy_timer(timer)
-        self._own_timers = []
+        self._own_timers, self._tick_timer = [], None
+
+    # --- power policy ----------------------------------------------------------------------
+    def _apply_policy(self, power_level: int, live: tuple[str, ...]) -> None:
+        """The level's tick rate, and its subscriptions: shed modalities unsubscribed (their
+        windows and change references dropped), the others subscribed."""
+        if self._applied == (power_level, live):
+            return
+        self._applied = (power_level, live)
+        self._loop.watch_change(self._policy.at(power_level).trigger == "change")
+        period_ns = int(1e9 / self._policy.at(power_level).rate_hz)
+        if self._tick_timer is not None and self._tick_timer.timer_period_ns != period_ns:
+            self._tick_timer.timer_period_ns = period_ns
+            self._tick_timer.reset()
+        consumed = self._policy.consumed(power_level, live)
+        if consumed == self._consumed:
+            return
+        with self._lock:
+            for name in self._consumed:
+                if name not in consumed:
+                    self._feed.unsubscribe(self._sensor_subscriptions.pop(name))
+                    self._loop.forget(name)
+                    self._last_valid[name] = None
+            for name in consumed:
+                if name not in self._consumed:
+                    self._subscribe_sensor(name)
+            self._consumed = consumed
+        self.get_logger().info(f"consuming [{', '.join(consumed)}] at power level {power_level}")
 
     # --- sensor input ----------------------------------------------------------------------
     def _on_sensor(self, name: str, deliveries: list[Delivery]) -> None:
@@ -281,24 +325,22 @@ class InferenceNode(SentryLifecycleNode):
                 self._last_valid[name] = arrival
                 self._new_data = True
                 if name == "camera":
-                    self._newest_frame = delivery
+                    self._loop.offer_frame(delivery.msg)
             if self._imu_batch:  # the batch's valid IMU rows go into the window in one go
                 stamps, samples = zip(*self._imu_batch)
-                self._windows.add_imu_many(np.array(stamps, np.int64), self._imu_frame, np.stack(samples))
+                self._loop.add_imu(np.array(stamps, np.int64), self._imu_frame, np.stack(samples))
                 self._imu_batch.clear()
         self._cpu.add(f"ingest {name}", started)
 
     def _read(self, name: str, msg) -> str | None:
-        """Decode one message into the windows; why it is unusable, or None."""
+        """Decode one IMU or audio message into the windows; why it is unusable, or None."""
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
             if name == "imu":
                 self._imu_batch.append((stamp_ns, imu_sample_from_msg(msg)))
                 self._imu_frame = msg.header.frame_id
-            elif name == "audio":
-                self._windows.add_audio(stamp_ns, msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
             else:
-                self._windows.add_image(stamp_ns, msg.header.frame_id, image_from_msg(msg))
+                self._loop.add_audio(stamp_ns, msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
         except InvalidInput as error:
             return str(error)
         except Exception as error:  # noqa: BLE001 - no message may take the node down
@@ -310,17 +352,10 @@ class InferenceNode(SentryLifecycleNode):
         self._last_invalid_reason[name] = problem
         self.get_logger().warning(f"{name}: dropped invalid message: {problem}", throttle_duration_sec=1.0)
 
-    def _use_newest_frame(self) -> None:
-        """Decode the newest camera frame (the only one a prediction can use) into the windows."""
-        frame, self._newest_frame = self._newest_frame, None
-        if frame is None:
-            return
-        started = self._cpu.start()
-        problem = self._read("camera", frame.msg)
-        if problem:
-            self._reject("camera", problem)
-            self._last_valid["camera"] = None  # its newest message was not valid after all
-        self._cpu.add("ingest camera", started)
+    def _reject_frame(self, name: str, problem: str) -> None:
+        """The newest frame, accepted at ingestion, failed when looked at or decoded."""
+        self._reject(name, problem)
+        self._last_valid[name] = None  # its newest message was not valid after all
 
     def _on_state(self, msg: ModalityState) -> None:
         self._state, self._state_received = msg, time.monotonic()
@@ -340,12 +375,15 @@ class InferenceNode(SentryLifecycleNode):
         return live, power_level, "own freshness check (no recent ModalityState)"
 
     def ratio_for(self, power_level: int) -> float:
-        return ratio_policy.ratio_for(self._values["prune_ratio"], self._values["ratio_policy"], power_level)
+        return self._policy.at(power_level).prune_ratio
 
     def _on_tick(self) -> None:
+        self._ticks += 1
         if self._pending_cache is not None:
             self._cache, self._pending_cache = self._pending_cache, None
             self.get_logger().info("switched to the reloaded model's plans")
+        live, power_level, _ = self.situation(time.monotonic())
+        self._apply_policy(power_level, live)
         subscriptions = list(self._sensor_subscriptions.values())
         self._feed.drain(subscriptions)
         if self._feed.wait(self._values["fresh_wait_s"]):  # predict on the message that arrives next
@@ -354,27 +392,33 @@ class InferenceNode(SentryLifecycleNode):
             return
         started = time.perf_counter()
         live, power_level, source = self.situation(time.monotonic())
-        if not live:
+        wanted = tuple(name for name in live if name in self._consumed)
+        if not wanted:
             self.get_logger().warning(f"no live modality ({source}); not predicting", throttle_duration_sec=5.0)
             return
+        level = self._policy.at(power_level)
         with self._lock:
             self._new_data = False
-            if "camera" in live:
-                self._use_newest_frame()
-            snapshot = self._windows.snapshot(live, self._values["max_skew_s"], self._cpu)
+            trigger = self._loop.trigger(time.monotonic(), wanted, level)
+            if trigger is None:
+                return
+            snapshot = self._loop.snapshot(wanted)
+            if snapshot.inputs:
+                self._loop.predicted(tuple(snapshot.inputs))
         if snapshot.skipped:
             self.get_logger().info(f"left out: {snapshot.skipped}", throttle_duration_sec=5.0)
         if not snapshot.inputs:
             return
         cpu_started = self._cpu.start()
-        plan = self._cache.get(tuple(snapshot.inputs), self.ratio_for(power_level))
+        plan = self._cache.get(tuple(snapshot.inputs), level.prune_ratio)
         with torch.inference_mode():
             scores = plan.forward(snapshot.inputs).softmax(dim=-1)[0]
         cpu_started = self._cpu.add("forward", cpu_started)
         class_id = int(scores.argmax())
         msg = Prediction(
             label=CLASS_NAMES[class_id], class_id=class_id, confidence=float(scores[class_id]),
-            class_scores=scores.tolist(), live_modalities=list(plan.subset), power_level=power_level,
+            class_scores=scores.tolist(), live_modalities=list(live), used_modalities=list(plan.subset),
+            trigger=trigger, power_level=power_level,
             prune_ratio=plan.ratio, plan_id=plan.plan_id,
             inference_time_ms=(time.perf_counter() - started) * 1e3,
             kept_parameters=plan.kept_parameters, total_parameters=plan.total_parameters,
@@ -391,6 +435,10 @@ class InferenceNode(SentryLifecycleNode):
         invalid = sum(self._invalid.values())
         values: dict[str, object] = {f"{name} invalid": self._invalid[name] for name in MODALITIES}
         values |= {f"{name} last invalid": reason for name, reason in self._last_invalid_reason.items()}
+        level = self._applied[0] if self._applied else UNKNOWN_POWER_LEVEL
+        policy = self._policy.at(level)
+        values |= {"ticks": self._ticks, "consumed": "+".join(self._consumed), "trigger": policy.trigger,
+                   "rate_hz": policy.rate_hz}
         values |= {"predictions": self._predictions, "ingestion": self._values["ingestion"],
                    "executor": self._values["executor"], "runtime": self._runtime}
         values |= {f"cpu_ms {part}": ms for part, ms in self._cpu.milliseconds().items()}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
+from sentryfuse_ros.nodes.change_detector import ChangeThresholds
 from sentryfuse_ros.nodes.params import ParamSpec
+from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
+from sentryfuse_ros.nodes.power_policy import AUTO_RATIO, TRIGGERS, param_name
 from sentryfuse_ros.nodes.qos import RELIABILITIES
 from sentryfuse_ros.nodes.sensor_feed import INGESTION_MODES
 from sentryfuse_ros.pruning.runtime import POLICIES as RUNTIME_POLICIES
 
-AUTO_RATIO = -1.0  # prune_ratio value meaning "from the power level through ratio_policy"
 MAX_RATIO = 0.9
 
 # Topic parameters: changing one while active re-creates that subscription or publisher.
@@ -16,8 +20,56 @@ TOPIC_PARAMS = ("camera.topic", "imu.topic", "audio.topic", "state_topic", "pred
 # Fastest streams an automatic queue depth is sized for: a queue holds two prediction periods
 # of them, so a prediction that runs late loses nothing.
 AUTO_DEPTH_RATES_HZ = {"imu": 400.0, "audio": 100.0}
+# Power policy parameters (nodes/power_policy.py): changing one applies at the next tick.
+POLICY_DEFAULTS = {  # level: (prune_ratio, rate_hz, trigger, shed); `sentryfuse policy fit` measures them
+    "full": (0.0, 10.0, "rate", ""),
+    "normal": (0.0, 10.0, "rate", ""),
+    "low": (0.2, 5.0, "change", "imu"),
+    "critical": (0.2, 5.0, "change", "imu"),
+}
 # Model parameters, in load_models' order: changing one reloads the weights and rebuilds the plans.
 MODEL_PARAMS = ("weights_path", "gate_path", "runtime", "num_threads")
+
+
+
+def _level_specs(level: str) -> tuple[ParamSpec, ...]:
+    ratio, rate, trigger, shed = POLICY_DEFAULTS[level]
+    return (
+        ParamSpec(param_name(level, "prune_ratio"), ratio,
+                  f"prune ratio at {level} power (used while prune_ratio is {AUTO_RATIO:g})",
+                  minimum=0.0, maximum=MAX_RATIO),
+        ParamSpec(param_name(level, "rate_hz"), rate, f"most predictions per second at {level} power",
+                  minimum=0.0, maximum=100.0, min_exclusive=True),
+        ParamSpec(param_name(level, "trigger"), trigger,
+                  f"at {level} power: rate (predict at every tick with new data) or change (only when the "
+                  "scene or the plan changed since the last prediction)", choices=TRIGGERS),
+        ParamSpec(param_name(level, "shed"), shed,
+                  f"modalities not consumed at {level} power, comma-separated (e.g. imu,audio; empty: none); "
+                  "heartbeat_monitor still watches them"),
+    )
+
+
+CHANGE_DESCRIPTIONS = {
+    "camera": "trigger change: mean absolute difference of the newest frame (a 16x16 grid, fraction of full scale) "
+              "from the frame of the last prediction that counts as a new scene",
+    "imu": "trigger change: distance of the recent IMU summary from the last prediction's that counts as new motion",
+    "audio_db": "trigger change: change of the recent audio level, dB, that counts as an onset or offset",
+}
+
+
+def _change_specs() -> tuple[ParamSpec, ...]:
+    defaults = ChangeThresholds()
+    return tuple(ParamSpec(f"change.{field.name}", float(getattr(defaults, field.name)),
+                           CHANGE_DESCRIPTIONS[field.name], minimum=0.0, min_exclusive=True)
+                 for field in fields(ChangeThresholds))
+
+
+def change_thresholds(values) -> ChangeThresholds:
+    """The change detector's thresholds of these parameter values (defaults where absent)."""
+    defaults = ChangeThresholds()
+    return ChangeThresholds(**{field.name: values.get(f"change.{field.name}", getattr(defaults, field.name))
+                               for field in fields(ChangeThresholds)})
+
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("weights_path", "", "SentryAttend checkpoint (.safetensors + .json); empty: the shipped weights"),
@@ -25,11 +77,16 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("prune_ratio", AUTO_RATIO,
               f"fraction of heads and FFN channels to remove; {AUTO_RATIO:g} = automatic from the power level",
               minimum=AUTO_RATIO, maximum=MAX_RATIO),
-    ParamSpec("ratio_policy", (0.0, 0.2, 0.4, 0.6),
-              "prune ratio for the full, normal, low and critical power levels (used when prune_ratio is automatic)",
-              minimum=0.0, maximum=MAX_RATIO),
-    ParamSpec("rate_hz", 10.0, "most predictions per second; each runs as soon as new sensor data is due",
-              minimum=0.0, maximum=100.0, min_exclusive=True),
+    *(spec for level in LEVEL_NAMES for spec in _level_specs(level)),
+    ParamSpec("policy.value_order", ("camera", "audio", "imu"),
+              "modalities from most to least worth their CPU (accuracy added given the others per CPU, "
+              "`sentryfuse policy fit`): when a level sheds every live modality, the first live one is kept"),
+    *_change_specs(),
+    ParamSpec("change.follow_up_s", 0.6, "trigger change: after a scene change, predict again this often for the model's "
+              "longest window (2 s), while its IMU and audio windows fill; 0: only on changes",
+              minimum=0.0, maximum=10.0),
+    ParamSpec("change.segment", True, "at a new camera scene, empty the IMU and audio windows so that no prediction "
+              "mixes the old scene's motion and sound with the new frame (every trigger)"),
     # One thread: the model is small, and a second thread on a busy 2-core computer waits for
     # the other processes (measured p99 768 ms with 2 threads vs 6.9 ms with 1, bench ros).
     ParamSpec("num_threads", 1, "CPU threads one forward pass may use (PyTorch, and each ONNX Runtime session)",

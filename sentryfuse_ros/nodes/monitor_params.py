@@ -15,6 +15,7 @@ from sentryfuse_ros.nodes.power_level import FROM_PERCENTAGE, LEVEL_NAMES, Power
 from sentryfuse_ros.nodes.qos import RELIABILITIES
 from sentryfuse_ros.nodes.sensor_feed import INGESTION_MODES
 from sentryfuse_ros.nodes.stamps import StampLimits
+from sentryfuse_ros.nodes.watch_schedule import longest_wait_s
 
 # topic, expected rate, timeout, recover_messages. Timeout = 2 periods + 30 ms: the detection
 # target is 2 periods + 50 ms, and delivery plus wake-up take up to ~15 ms on a busy machine
@@ -61,6 +62,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("power.pruning_budgets", (0.0, 0.2, 0.4, 0.6),
               "pruning_budget published for the full, normal, low and critical power levels",
               minimum=0.0, maximum=0.99),
+    ParamSpec("power.check_periods_s", (0.0, 0.0, 0.25, 0.5),
+              "at the full, normal, low and critical power levels, the monitor looks at the sensor queues at "
+              "least this many seconds apart: 0 looks when each sensor's timeout is due (a dropout is detected "
+              "timeout_s after the last valid message); P > 0 looks about every P s for all sensors together "
+              "(about 1/P wake-ups a second), so a dropout is detected within timeout_s + P, never before timeout_s",
+              minimum=0.0, maximum=5.0),
     ParamSpec("power.unknown_level", "normal", "power level while the battery is unknown or stale",
               choices=LEVEL_NAMES),
     ParamSpec("power.charging_level", "full",
@@ -88,8 +95,16 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-# A dead sensor's queue is looked at this often: recovery takes about a second of messages anyway.
-RECOVERY_POLL_S = 0.25
+# BatteryState comes at about 1 Hz.
+BATTERY_RATE_HZ = 1.0
+BATTERY_MIN_QUEUE_DEPTH = 5
+
+
+def queue_depth(rate_hz: float, longest_wait_s: float) -> int:
+    """The one queue-depth rule: messages queued over the longest wait between two looks
+    (watch_schedule.longest_wait_s), for a stream up to twice its rate, with a factor 2 for a
+    busy machine's late wake-ups."""
+    return math.ceil(2 * rate_hz * longest_wait_s * 2) + 1
 
 
 @dataclass(frozen=True)
@@ -97,13 +112,18 @@ class SensorSettings:
     topic: str
     liveness: LivenessConfig
     expectation: SensorExpectation
+    longest_check_period_s: float = 0.0  # the largest of power.check_periods_s
+
+    @property
+    def longest_wait_s(self) -> float:
+        return longest_wait_s(self.liveness.timeout_s, self.longest_check_period_s)
 
     @property
     def queue_depth(self) -> int:
-        """Messages queued between two looks at the sensor (at most a timeout apart while it is
-        alive, RECOVERY_POLL_S while it is dead), for a stream up to twice its expected rate."""
-        longest_wait_s = max(self.liveness.timeout_s, RECOVERY_POLL_S)
-        return math.ceil(2 * self.expectation.expected_rate_hz * longest_wait_s * 2) + 1
+        """Messages queued between two looks at the sensor at any power level (a timeout apart
+        while it is alive, RECOVERY_POLL_S while it is dead, a check period where the level has
+        one), so no level change needs a deeper queue."""
+        return queue_depth(self.expectation.expected_rate_hz, self.longest_wait_s)
 
 
 @dataclass(frozen=True)
@@ -115,6 +135,7 @@ class MonitorConfig:
     battery_timeout_s: float
     battery_scale: str
     power: PowerConfig
+    check_periods_s: tuple[float, float, float, float]  # per power level (index = level)
     state_topic: str
     reliability: str
     ingestion: str
@@ -123,14 +144,22 @@ class MonitorConfig:
     diagnostics_hz: float
     stamp_limits: StampLimits
 
+    @property
+    def battery_queue_depth(self) -> int:
+        """BatteryState queued between two looks (the longest wait of any sensor's schedule)."""
+        wait_s = max(settings.longest_wait_s for settings in self.sensors.values())
+        return max(BATTERY_MIN_QUEUE_DEPTH, queue_depth(BATTERY_RATE_HZ, wait_s))
+
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> "MonitorConfig":
+        check_periods = tuple(float(p) for p in v["power.check_periods_s"])
         sensors = {
             s: SensorSettings(
                 topic=v[f"{s}.topic"],
                 liveness=LivenessConfig(v[f"{s}.timeout_s"], v[f"{s}.recover_messages"], v["rate_window_s"]),
                 expectation=SensorExpectation(v[f"{s}.expected_rate_hz"], v["min_rate_fraction"],
                                               v["invalid_warn_hold_s"]),
+                longest_check_period_s=max(check_periods),
             )
             for s in MODALITIES
         }
@@ -148,6 +177,7 @@ class MonitorConfig:
                 unknown_level=v["power.unknown_level"],
                 charging_level=v["power.charging_level"],
             ),
+            check_periods_s=check_periods,
             state_topic=v["state_topic"],
             reliability=v["reliability"],
             ingestion=v["ingestion"],

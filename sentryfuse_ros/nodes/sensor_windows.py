@@ -65,6 +65,16 @@ class SensorWindows:
     def clear(self) -> None:
         self.__init__(self.spec, self.min_fill)
 
+    def forget(self, modality: str) -> None:
+        """Drop one modality's data (the node stopped consuming it: when it comes back, its
+        window starts empty instead of holding data from before the gap)."""
+        fresh = SensorWindows(self.spec, self.min_fill)
+        fields = {"camera": ("_image", "_image_tensor"),
+                  "imu": ("_imu_stamps", "_imu_samples", "_imu_frame", "_imu_rows_found"),
+                  "audio": ("_audio", "_audio_stamp_ns", "_audio_frame")}[modality]
+        for name in fields:
+            setattr(self, name, getattr(fresh, name))
+
     def add_image(self, stamp_ns: int, frame_id: str, image: np.ndarray) -> None:
         self._image = (stamp_ns, frame_id, image)
         self._image_tensor = None
@@ -104,6 +114,10 @@ class SensorWindows:
         if modality == "audio":
             return self._audio_stamp_ns if self._audio is not None and self._audio.received else None
         raise ValueError(f"unknown modality {modality!r}")
+
+    def ready(self, modalities) -> tuple[str, ...]:
+        """Those of `modalities` that can feed the model now, canonical order (no tensor is built)."""
+        return tuple(name for name in MODALITIES if name in modalities and self._not_ready(name) is None)
 
     def _not_ready(self, modality: str) -> str | None:
         """Why a modality cannot feed the model yet, or None."""
