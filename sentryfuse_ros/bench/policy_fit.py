@@ -271,7 +271,7 @@ def fit(args: argparse.Namespace) -> dict:
 
 
 def summary(report: dict) -> str:
-    lines = ["sentryfuse policy fit: product CPU (live) and offline accuracy of each candidate", "",
+    lines = ["sentryfuse policy fit: product CPU (live) and replayed accuracy of each candidate", "",
              "Pareto front (CPU % core, accuracy %, policy):"]
     lines += [f"  {100 * c['cpu_core']:5.1f}  {c['accuracy']:5.1f}  ratio {c['prune_ratio']:g} {c['rate_hz']:g} Hz "
               f"{c['trigger']} shed [{c['shed']}] onset p50 {c['onset_p50_ms']} ms" for c in report["pareto_front"]]
