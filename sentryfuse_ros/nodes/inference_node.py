@@ -51,10 +51,10 @@ from sentryfuse_ros.nodes.diagnostics import OK, WARN, make_status
 from sentryfuse_ros.nodes.inference_params import (AUTO_DEPTH_RATES_HZ, MODEL_PARAMS, PARAMS, TOPIC_PARAMS,
                                                    change_thresholds)
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
-from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
 from sentryfuse_ros.nodes.power_policy import PowerPolicy, policy_problem
-from sentryfuse_ros.nodes.sensor_feed import Delivery, ingestion_problem
 from sentryfuse_ros.nodes.prediction_loop import LoopConfig, PredictionLoop
+from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
+from sentryfuse_ros.nodes.sensor_feed import Delivery, ingestion_problem
 from sentryfuse_ros.nodes.stamps import StampCheck, StampLimits, ns_to_stamp, stamp_to_ns
 from sentryfuse_ros.pruning.plan_cache import PlanCache
 
