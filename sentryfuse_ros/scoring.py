@@ -20,6 +20,7 @@ class RunningScore:
     """Per-sample accuracy from a stream of (stamp-ordered) predictions and ground-truth labels."""
 
     truths: list[tuple[int, str]] = field(default_factory=list)  # (stamp_ns, label), in order
+    labels: dict[int, str] = field(default_factory=dict)  # the same, by sample stamp
     last_prediction: dict[int, str] = field(default_factory=dict)  # sample stamp -> newest predicted label
     scored: dict[int, bool] = field(default_factory=dict)
     # Sample stamp -> the sample whose prediction it was scored by (itself, or an earlier one).
@@ -28,6 +29,7 @@ class RunningScore:
     def on_truth(self, stamp_ns: int, label: str) -> None:
         if not self.truths or stamp_ns > self.truths[-1][0]:
             self.truths.append((stamp_ns, label))
+            self.labels[stamp_ns] = label
             self._score_finished()
 
     def on_prediction(self, stamp_ns: int, label: str) -> None:

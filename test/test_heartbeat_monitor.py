@@ -298,6 +298,13 @@ class InProcessMonitor:
     def camera_alive(self) -> bool:
         return bool(self.states) and self.states[-1].camera_alive
 
+    def stream_until_camera_alive(self, seconds: float) -> bool:
+        """15 Hz frames, spinning, until the camera is alive or `seconds` pass; whether it is."""
+        deadline = time.monotonic() + seconds
+        while not self.camera_alive() and time.monotonic() < deadline:
+            self.stream(0.2, 15, spin=True)
+        return self.camera_alive()
+
     def camera_value(self, key: str) -> str | None:
         """A key/value of the newest camera DiagnosticStatus."""
         return self.value("camera", key)
@@ -321,10 +328,7 @@ def test_a_stalled_monitor_does_not_kill_a_sensor_whose_frames_kept_arriving(ros
     # enough that this test, publishing and spinning on a busy machine, never starves it.
     rig = InProcessMonitor("/stall_test", camera__timeout_s=1.0, camera__recover_messages=3)
     try:
-        deadline = time.monotonic() + 20
-        while not rig.camera_alive() and time.monotonic() < deadline:
-            rig.stream(0.2, 15, spin=True)
-        assert rig.camera_alive()
+        assert rig.stream_until_camera_alive(20.0)
         alive_from = len(rig.states) - 1
         rig.stream(2.0, 15, spin=False)
         rig.stream(1.0, 15, spin=True)
@@ -354,10 +358,7 @@ def test_the_check_period_follows_the_power_level_live_and_bad_values_are_reject
     # its own diagnostics, so a busy machine can only lower it); back at full: period 0 at once.
     rig = InProcessMonitor("/period_test", camera__recover_messages=3, diagnostics_hz=10.0)
     try:
-        deadline = time.monotonic() + 20
-        while not rig.camera_alive() and time.monotonic() < deadline:
-            rig.stream(0.2, 15, spin=True)
-        assert rig.camera_alive()
+        assert rig.stream_until_camera_alive(20.0)
         assert rig.value("battery", "check_period_s") == "0.000"  # battery unknown: normal
 
         def stream_with_battery(seconds, percentage):

@@ -10,7 +10,7 @@ from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS
 from sentryfuse_ros.nodes import inference_params
 from sentryfuse_ros.nodes.params import first_problem
 from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
-from sentryfuse_ros.nodes.power_policy import PowerPolicy, parse_modalities, policy_problem
+from sentryfuse_ros.nodes.power_policy import LevelPolicy, PowerPolicy, parse_modalities, policy_problem
 
 FULL, NORMAL, LOW, CRITICAL = range(4)
 
@@ -132,4 +132,4 @@ def test_modality_values_rank_by_accuracy_added_per_cpu():
 def test_the_reference_is_full_power_as_it_was():
     assert REFERENCE == {"prune_ratio": 0.0, "rate_hz": 10.0, "trigger": "rate", "shed": ""}
     assert Behaviour(10.0, "rate", "").check_period_s() == 0.0
-    assert Behaviour(2.0, "change", "imu").used == ("camera", "audio")
+    assert LevelPolicy(0.0, 2.0, "change", ("imu",)).unshed() == ("camera", "audio")

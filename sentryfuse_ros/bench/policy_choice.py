@@ -24,11 +24,10 @@ import itertools
 from dataclasses import asdict, dataclass
 
 from sentryfuse_ros.modalities import MODALITIES
-from sentryfuse_ros.nodes.power_policy import parse_modalities
+from sentryfuse_ros.nodes.power_policy import TRIGGERS
 
 RATIOS = (0.0, 0.2, 0.4, 0.6)
 RATES_HZ = (10.0, 5.0, 2.0)
-TRIGGERS = ("rate", "change")
 SHEDS = ("", "imu", "imu,audio", "audio")
 REFERENCE = {"prune_ratio": 0.0, "rate_hz": 10.0, "trigger": "rate", "shed": ""}
 ONSET_LIMIT_MS = 300.0
@@ -42,11 +41,6 @@ class Behaviour:
     rate_hz: float
     trigger: str
     shed: str
-
-    @property
-    def used(self) -> tuple[str, ...]:
-        shed = parse_modalities(self.shed, "shed")
-        return tuple(name for name in MODALITIES if name not in shed)
 
     def check_period_s(self) -> float:
         """heartbeat_monitor's check period to pair with it: at 10 predictions/s and more, each

@@ -31,7 +31,6 @@ import json
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -164,16 +163,14 @@ def _set_parameters(node, name: str, parameters) -> None:
 
 
 def measure_behaviours(args, settle_s: float, window_s: float) -> dict[Behaviour, dict]:
-    import rclpy
-
     from sentryfuse_ros.bench.plan_switch import SwitchTracker
     from sentryfuse_ros.bench.power_levels import breakdown, cpu_cores
-    from sentryfuse_ros.bench.power_run import PowerObserver, _Session
+    from sentryfuse_ros.bench.power_run import PowerObserver, running_system
     from sentryfuse_ros.bench.ros_bench import load_source, ratio_for
     from sentryfuse_ros.bench.ros_bench_setup import bench_params
     from sentryfuse_ros.bench.ros_observer import Topics
     from sentryfuse_ros.bench.sample_ledger import SampleLedger
-    from sentryfuse_ros.bringup import Bringup, BringupConfig
+    from sentryfuse_ros.bringup import BringupConfig
     from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
     from sentryfuse_ros.nodes.params import values_from_params_file
     from sentryfuse_ros.ros_domain import use_own_domain
@@ -191,34 +188,22 @@ def measure_behaviours(args, settle_s: float, window_s: float) -> dict[Behaviour
     topics = Topics(node_values["prediction_topic"], monitor_values["state_topic"], sim_values["ground_truth_topic"])
     config = BringupConfig(params_file=params_path, use_sim=True, weights=args.weights, gate=args.gate)
     measured = {}
-    log_path = folder / "nodes.log"
-    with open(log_path, "w") as log, ExitStack() as undo:
-        bringup = Bringup(config, output=log)
-        undo.callback(bringup.stop)
-        rclpy.init()
-        undo.callback(rclpy.try_shutdown)
-        node = rclpy.create_node("policy_fit_observer")
-        undo.callback(node.destroy_node)
-        bringup.start()
-        session = _Session(node, PowerObserver(node, topics, ledger, SwitchTracker(ratio_for(node_values))), bringup,
-                           log_path)
-        session.start_system()
+    observer = lambda node: PowerObserver(node, topics, ledger, SwitchTracker(ratio_for(node_values)))  # noqa: E731
+    with running_system(config, observer, folder / "nodes.log", "policy_fit_observer") as session:
         for behaviour in behaviours():
             for name, parameters in _parameters(behaviour).items():
-                _set_parameters(node, name, parameters)
+                _set_parameters(session.node, name, parameters)
             session.spin_until(lambda: False, time.monotonic() + settle_s)
             start = session.mark_with_diagnostics(time.monotonic() + 1.5)
             session.spin_until(lambda: False, time.monotonic() + window_s)
             end = session.mark_with_diagnostics(time.monotonic() + 1.5)
             seconds = end.at - start.at
             cores = cpu_cores(start.cpu_s, end.cpu_s, seconds)
-            delays, never = ledger.onset_delays_ms(start.ros_ns, end.ros_ns)
-            ranked = sorted(delays) + [float("inf")] * never
-            onset = ranked[(len(ranked) - 1) // 2] if ranked else float("inf")
+            onset = ledger.onset(start.ros_ns, end.ros_ns)
             parts = breakdown(start.inference, end.inference, seconds, None)
             measured[behaviour] = {
                 "cpu_core": cores["product"], "predictions_per_s": round((end.predictions - start.predictions) / seconds, 2),
-                "onset_p50_ms": None if onset == float("inf") else round(onset, 1), "onset_samples": len(ranked),
+                "onset_p50_ms": onset["p50"], "onset_samples": onset["samples"],
                 "modality_cpu_ms_per_s": {m: round(parts.get(f"ingest {m}", 0.0) + parts.get(f"preprocess {m}", 0.0), 3)
                                           for m in MODALITIES},
             }

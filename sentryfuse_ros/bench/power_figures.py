@@ -70,7 +70,7 @@ def level_figures(window, observer, ledger, inference_key: str | None, sample_pe
         "prune_ratios": sorted(set(observer.ratios[start.predictions:end.predictions])),
         "samples": len(samples),
         "predictions_per_sample": round(len(timings) * sample_period_s / seconds, 2),
-        "onset_to_correct_ms": _onset(ledger, start.ros_ns, end.ros_ns),
+        "onset_to_correct_ms": ledger.onset(start.ros_ns, end.ros_ns),
         "accuracy": round(100 * sum(s.correct for s in samples) / len(samples), 2) if samples else None,
         "e2e_ms": distribution([t.end_to_end_ms for t in timings]),
         "breakdown_ms_per_s": parts,
@@ -89,20 +89,6 @@ def level_figures(window, observer, ledger, inference_key: str | None, sample_pe
         "joules": joules(start.energy, end.energy),
     }
     return figures
-
-
-def _onset(ledger, first_ns: int, last_ns: int) -> dict:
-    """Onset -> first correct prediction over the window's whole samples: the median, a sample
-    never predicted correctly counting as infinitely late (None when over half never were), and
-    the fraction that never were."""
-    delays, never = ledger.onset_delays_ms(first_ns, last_ns)
-    total = len(delays) + never
-    if not total:
-        return {"p50": None, "samples": 0, "never_fraction": None}
-    ranked = sorted(delays) + [float("inf")] * never
-    p50 = ranked[(total - 1) // 2]
-    return {"p50": round(p50, 1) if p50 != float("inf") else None, "samples": total,
-            "never_fraction": round(never / total, 3)}
 
 
 def frames_received(figures: dict, nominal_hz: float) -> tuple[float | None, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,23 +178,32 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def hold_levels(config, make_observer, plans: list[LevelPlan], settle_s: float, log_path: Path) -> LiveLevels:
-    """Run the system (Bringup of `config`, the sim waiting for activation) through `plans`."""
+@contextmanager
+def running_system(config, make_observer, log_path: Path, node_name: str):
+    """The system (Bringup of `config`, the sim waiting for activation) started, inference_node
+    active and the sim activated; yields the _Session of a bench node `node_name` observing it
+    with make_observer(node). Undone in reverse: the bench node, rclpy, then the nodes' processes."""
     import rclpy
 
     from sentryfuse_ros.bringup import Bringup
 
-    # Undone in reverse: the bench node, rclpy, then the nodes' processes.
     with open(log_path, "w") as log, ExitStack() as undo:
         bringup = Bringup(config, output=log)
         undo.callback(bringup.stop)
         rclpy.init()
         undo.callback(rclpy.try_shutdown)
-        node = rclpy.create_node("bench_power_observer")
+        node = rclpy.create_node(node_name)
         undo.callback(node.destroy_node)
         bringup.start()
         session = _Session(node, make_observer(node), bringup, log_path)
         session.start_system()
+        yield session
+
+
+def hold_levels(config, make_observer, plans: list[LevelPlan], settle_s: float, log_path: Path) -> LiveLevels:
+    """Run the system through `plans`."""
+    with running_system(config, make_observer, log_path, "bench_power_observer") as session:
+        bringup = session.bringup
         windows = [session.hold(plan, settle_s) for plan in plans]
         session.spin_until(lambda: False, time.monotonic() + SCORE_TAIL_S)
         cmdlines = {name: _cmdline(process.pid) for name, process in bringup.processes.items()}

@@ -60,9 +60,21 @@ class SampleLedger:
         if sample is not None:
             self._last_plan[sample] = plan
             self.first_prediction_ns.setdefault(sample, received_ns)
-            truth = dict(self.score.truths).get(sample)
-            if label == truth:
+            if label == self.score.labels.get(sample):
                 self.first_correct_ns.setdefault(sample, received_ns)
+
+    def onset(self, first_ns: int, last_ns: int) -> dict:
+        """Onset -> first correct prediction over the whole samples between first_ns and last_ns:
+        the median, a sample never predicted correctly counting as infinitely late (None when over
+        half never were), how many samples, and the fraction never predicted correctly."""
+        delays, never = self.onset_delays_ms(first_ns, last_ns)
+        total = len(delays) + never
+        if not total:
+            return {"p50": None, "samples": 0, "never_fraction": None}
+        ranked = sorted(delays) + [float("inf")] * never
+        p50 = ranked[(total - 1) // 2]
+        return {"p50": round(p50, 1) if p50 != float("inf") else None, "samples": total,
+                "never_fraction": round(never / total, 3)}
 
     def onset_delays_ms(self, first_ns: int, last_ns: int) -> tuple[list[float], int]:
         """Onset -> first correct prediction (ms) of each sample that started at or after first_ns

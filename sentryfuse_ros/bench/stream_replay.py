@@ -21,28 +21,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from builtin_interfaces.msg import Time
 
 from sentryfuse_ros.bench.sample_ledger import PlanUsed, SampleLedger
-from sentryfuse_ros.modalities import CLASS_NAMES, MODALITIES
+from sentryfuse_ros.modalities import CLASS_NAMES
 from sentryfuse_ros.nodes import encode, replay_timeline
 from sentryfuse_ros.nodes.decode import audio_from_msg, imu_sample_from_msg
 from sentryfuse_ros.nodes.power_policy import LevelPolicy, parse_modalities
 from sentryfuse_ros.nodes.prediction_loop import LoopConfig, PredictionLoop
-from sentryfuse_ros.nodes.stamps import NS_PER_S
+from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns
 
 CAMERA_HZ, IMU_HZ, AUDIO_CHUNK_S, SAMPLE_PERIOD_S = 15.0, 100.0, 0.05, 2.0
 T0_NS = 1_000 * NS_PER_S  # virtual clock origin: stamps well clear of 0
 TICK_PHASE = 0.5  # ticks at (k + 0.5) / rate_hz
 
 
-def _stamp(t: float) -> Time:
-    ns = T0_NS + int(round(t * NS_PER_S))
-    return Time(sec=ns // NS_PER_S, nanosec=ns % NS_PER_S)
-
-
 def _ns(t: float) -> int:
+    """Virtual time t (s) on the stamp clock."""
     return T0_NS + int(round(t * NS_PER_S))
+
+
+def _stamp(t: float):
+    return ns_to_stamp(_ns(t))
 
 
 def sim_messages(source, indices: list[int]) -> list[tuple[float, str, object]]:
@@ -95,9 +94,8 @@ def replay(messages, samples: int, rate_hz: float, trigger: str, shed: str,
 
     loop = PredictionLoop(config, refuse)
     loop.watch_change(trigger == "change")
-    shed_set = parse_modalities(shed, "shed")
-    wanted = tuple(name for name in MODALITIES if name not in shed_set)
-    level = LevelPolicy(0.0, rate_hz, trigger, shed_set)
+    level = LevelPolicy(0.0, rate_hz, trigger, parse_modalities(shed, "shed"))
+    wanted = level.unshed()  # every sensor is alive in the replay
     result, position = Replay(), 0
     duration, period = samples * SAMPLE_PERIOD_S, 1.0 / rate_hz
     imu_batch: list[tuple[int, np.ndarray]] = []
@@ -109,9 +107,9 @@ def replay(messages, samples: int, rate_hz: float, trigger: str, shed: str,
             if sensor not in wanted:
                 continue
             if sensor == "imu":
-                imu_batch.append((_ns_of(msg), imu_sample_from_msg(msg)))
+                imu_batch.append((stamp_to_ns(msg.header.stamp), imu_sample_from_msg(msg)))
             elif sensor == "audio":
-                loop.add_audio(_ns_of(msg), msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
+                loop.add_audio(stamp_to_ns(msg.header.stamp), msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
             else:
                 loop.offer_frame(msg)
         if imu_batch:
@@ -133,10 +131,6 @@ def replay(messages, samples: int, rate_hz: float, trigger: str, shed: str,
         result.inputs.append({name: tensor.clone() for name, tensor in snapshot.inputs.items()})
         result.triggers.append(why)
     return result
-
-
-def _ns_of(msg) -> int:
-    return msg.header.stamp.sec * NS_PER_S + msg.header.stamp.nanosec
 
 
 def score(result: Replay, labels: list[str], cache, ratio: float) -> dict:
@@ -163,15 +157,13 @@ def score(result: Replay, labels: list[str], cache, ratio: float) -> dict:
         else:
             ledger.on_prediction(result.stamps_ns[item], predicted[item],
                                  PlanUsed("", result.used[item], ratio), received_ns=at_ns)
-    delays, never = ledger.onset_delays_ms(0, _ns(len(labels) * SAMPLE_PERIOD_S))
-    ranked = sorted(delays) + [float("inf")] * never
-    p50 = ranked[(len(ranked) - 1) // 2] if ranked else float("inf")
+    onset = ledger.onset(0, _ns(len(labels) * SAMPLE_PERIOD_S))
     scored = ledger.scored_samples()
     return {
         "accuracy": round(100 * sum(s.correct for s in scored) / len(scored), 2) if scored else None,
         "correct": [s.correct for s in scored],
         "samples": len(scored),
         "predictions_per_sample": round(len(result.used) / len(labels), 2),
-        "onset_p50_ms": None if p50 == float("inf") else round(p50, 1),
-        "never_fraction": round(never / len(ranked), 3) if ranked else None,
+        "onset_p50_ms": onset["p50"],
+        "never_fraction": onset["never_fraction"],
     }

@@ -65,10 +65,8 @@ def _change_specs() -> tuple[ParamSpec, ...]:
 
 
 def change_thresholds(values) -> ChangeThresholds:
-    """The change detector's thresholds of these parameter values (defaults where absent)."""
-    defaults = ChangeThresholds()
-    return ChangeThresholds(**{field.name: values.get(f"change.{field.name}", getattr(defaults, field.name))
-                               for field in fields(ChangeThresholds)})
+    """The change detector's thresholds of these parameter values."""
+    return ChangeThresholds(**{field.name: values[f"change.{field.name}"] for field in fields(ChangeThresholds)})
 
 
 PARAMS: tuple[ParamSpec, ...] = (

@@ -25,7 +25,6 @@ from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 
 TRIGGERS = ("rate", "change")
 AUTO_RATIO = -1.0  # prune_ratio value meaning "each level's policy.<level>.prune_ratio"
-FIELDS = ("prune_ratio", "rate_hz", "trigger", "shed")
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,10 @@ class LevelPolicy:
     rate_hz: float
     trigger: str  # one of TRIGGERS
     shed: tuple[str, ...]  # canonical order, a subset of MODALITIES
+
+    def unshed(self) -> tuple[str, ...]:
+        """The modalities this level does not shed, canonical order."""
+        return tuple(name for name in MODALITIES if name not in self.shed)
 
 
 def parse_modalities(text: str, what: str) -> tuple[str, ...]:
@@ -89,8 +92,7 @@ class PowerPolicy:
     def consumed(self, power_level: int, live: tuple[str, ...]) -> tuple[str, ...]:
         """The modalities the node subscribes at this level with these sensors alive: all but
         the shed ones, keeping the live modality worth most when every live one is shed."""
-        shed = self.at(power_level).shed
-        kept = tuple(name for name in MODALITIES if name not in shed)
+        kept = self.at(power_level).unshed()
         if live and not any(name in kept for name in live):
             best = next(name for name in self.value_order if name in live)
             kept = tuple(name for name in MODALITIES if name in kept or name == best)
