@@ -1,4 +1,4 @@
-"""The sensor modalities SentryFuse fuses and the classes it predicts.
+"""The sensor modalities SentryFuse fuses, their subsets, and the digits benchmark's classes.
 
 Every component (data, model, gate, nodes, messages) uses this canonical order.
 """
@@ -6,12 +6,8 @@ Every component (data, model, gate, nodes, messages) uses this canonical order.
 from itertools import combinations
 
 MODALITIES: tuple[str, ...] = ("camera", "imu", "audio")
+# The digits benchmark's classes; a task of another dataset names its own (data.spec.InputSpec).
 CLASS_NAMES: tuple[str, ...] = tuple(str(digit) for digit in range(10))
-
-# All 7 non-empty modality subsets, canonical order inside each, singles first.
-MODALITY_SUBSETS: tuple[tuple[str, ...], ...] = tuple(
-    subset for size in range(1, len(MODALITIES) + 1) for subset in combinations(MODALITIES, size)
-)
 
 
 def canonical_subset(names) -> tuple[str, ...]:
@@ -28,3 +24,13 @@ def canonical_subset(names) -> tuple[str, ...]:
 def subset_name(subset) -> str:
     """'camera+audio' style name of a modality subset."""
     return "+".join(canonical_subset(subset))
+
+
+def subsets_of(modalities) -> tuple[tuple[str, ...], ...]:
+    """Every non-empty subset of `modalities`, canonical order inside each, singles first."""
+    present = canonical_subset(modalities)
+    return tuple(subset for size in range(1, len(present) + 1) for subset in combinations(present, size))
+
+
+# All 7 non-empty subsets of the three modalities.
+MODALITY_SUBSETS: tuple[tuple[str, ...], ...] = subsets_of(MODALITIES)

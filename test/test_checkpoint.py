@@ -1,5 +1,6 @@
 """Checkpoints: safetensors + JSON round trip; every broken checkpoint fails with a clear CheckpointError."""
 
+from dataclasses import replace
 import json
 
 import pytest
@@ -10,7 +11,6 @@ from sentryfuse_ros.model import (
     CheckpointError,
     LayerShape,
     SentryAttend,
-    SentryAttendConfig,
     load_checkpoint,
     save_checkpoint,
     shipped_checkpoint,
@@ -46,7 +46,7 @@ def test_sliced_model_round_trips(tmp_path):
         LayerShape(n_heads=3, n_kv_groups=2, head_group=(1, 0, 1), ffn_dim=9),
         LayerShape(n_heads=1, n_kv_groups=1, head_group=(0,), ffn_dim=0),
     )
-    model = SentryAttend(SentryAttendConfig(**{**NARROW.to_dict(), "layers": layers})).eval()
+    model = SentryAttend(replace(NARROW, layers=layers)).eval()
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "sliced")).model
     assert loaded.config.layers == layers
     torch.testing.assert_close(loaded(INPUTS), model(INPUTS))

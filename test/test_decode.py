@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import CompressedImage, Image, Imu
+from sensor_msgs.msg import CompressedImage, Image
 
 from sentryfuse.msg import AudioChunk
 from sentryfuse_ros.data.preprocess import InvalidInput
@@ -46,12 +46,15 @@ def test_imu_round_trip_and_rejections():
     assert msg.orientation_covariance[0] == -1.0  # orientation unknown, per Imu.msg
     np.testing.assert_allclose(decode.imu_sample_from_msg(msg), sample)
     msg.angular_velocity.y = float("nan")
-    with pytest.raises(InvalidInput, match="gyro y"):
+    with pytest.raises(InvalidInput, match="gyro_y"):
         decode.imu_sample_from_msg(msg)
-    no_gyro = Imu()
+    no_gyro = encode.imu_to_msg(sample, STAMP, "imu")
     no_gyro.angular_velocity_covariance[0] = -1.0
-    with pytest.raises(InvalidInput, match="no angular velocity"):
+    with pytest.raises(InvalidInput, match="no angular velocity .* but gyro_x, gyro_y, gyro_z are used"):
         decode.imu_sample_from_msg(no_gyro)
+    # An accelerometer-only IMU serves a task (and a liveness check) that uses only its accelerometer.
+    no_gyro.angular_velocity.x = float("nan")  # not provided, so never read
+    np.testing.assert_allclose(decode.imu_sample_from_msg(no_gyro, decode.ACCEL_AXES), [*sample[:3], 0, 0, 0])
 
 
 def test_audio_round_trip_takes_channel_zero_and_checks_the_rate():
@@ -90,7 +93,7 @@ def test_audio_is_read_from_the_message_buffer_and_only_channel_zero_is_checked(
 def test_imu_names_every_non_finite_channel():
     msg = encode.imu_to_msg(np.zeros(6, np.float32), STAMP, "imu")
     msg.linear_acceleration.x, msg.angular_velocity.z = float("inf"), float("nan")
-    with pytest.raises(InvalidInput, match="non-finite accel x, gyro z$"):
+    with pytest.raises(InvalidInput, match="non-finite accel_x, gyro_z$"):
         decode.imu_sample_from_msg(msg)
 
 

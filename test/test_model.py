@@ -1,5 +1,6 @@
 """SentryAttend: any modality subset, missing modalities left out, prunable and sliceable layers."""
 
+from dataclasses import replace
 from math import ceil
 
 import pytest
@@ -69,7 +70,7 @@ def test_live_modality_values_change_the_output_and_results_do_not_depend_on_bat
     "inputs, message",
     [
         ({}, "no modality given"),
-        ({"lidar": torch.zeros(1, 3)}, "unknown modalities"),
+        ({"lidar": torch.zeros(1, 3)}, "not inputs of this model"),
         ({"camera": torch.zeros(1, 28, 28)}, r"expected input of shape \(B, 1, 28, 28\)"),
         ({"camera": torch.zeros(2, 1, 28, 28), "imu": torch.zeros(3, 6, 200)}, "batch sizes differ"),
     ],
@@ -121,7 +122,7 @@ def test_sliced_layers_with_uneven_heads_groups_and_widths_run():
         LayerShape(n_heads=3, n_kv_groups=2, head_group=(0, 1, 1), ffn_dim=7),
         LayerShape(n_heads=0, n_kv_groups=0, head_group=(), ffn_dim=5),
     )
-    config = SentryAttendConfig(**{**NARROW.to_dict(), "layers": layers})
+    config = replace(NARROW, layers=layers)
     sliced = SentryAttend(config).eval()
     assert sliced.blocks[0].attn.k.weight.shape == (2 * NARROW.head_dim, NARROW.d_model)
     assert sliced.blocks[0].attn.head_group.tolist() == [0, 1, 1]
@@ -132,7 +133,7 @@ def test_sliced_layers_with_uneven_heads_groups_and_widths_run():
 
 def test_config_round_trips_through_dict_and_rejects_bad_values():
     layers = (LayerShape(n_heads=2, n_kv_groups=1, head_group=(0, 0), ffn_dim=3),) * 2
-    config = SentryAttendConfig(**{**NARROW.to_dict(), "layers": layers})
+    config = replace(NARROW, layers=layers)
     assert SentryAttendConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown config fields"):
         SentryAttendConfig.from_dict({"d_modle": 8})

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentryfuse_ros.bench.stream_replay import SAMPLE_PERIOD_S, replay, sim_messages
+from sentryfuse_ros.bench.stream_replay import SAMPLE_PERIOD_S, sim_messages
 from sentryfuse_ros.modalities import MODALITIES
 from sentryfuse_ros.nodes import encode
+from sentryfuse_ros.nodes.offline_loop import replay
 from sentryfuse_ros.nodes.power_policy import LevelPolicy
 from sentryfuse_ros.nodes.prediction_loop import LoopConfig, PredictionLoop
 from sentryfuse_ros.nodes.sim_sources import SyntheticSource
@@ -146,7 +147,7 @@ def test_the_replayed_streams_are_what_sensor_sim_publishes():
 @pytest.mark.parametrize("trigger, most", [("rate", 20.0), ("change", 8.0)])
 def test_a_replay_predicts_per_sample_as_its_trigger_says(trigger, most):
     source = SyntheticSource(4)
-    result = replay(sim_messages(source, [0, 1, 2, 3]), 4, 10.0, trigger, "")
+    result = replay(sim_messages(source, [0, 1, 2, 3]), 4 * SAMPLE_PERIOD_S, 10.0, trigger, "")
     per_sample = len(result.used) / 4
     assert 1.0 <= per_sample <= most
     assert result.ticks == 80

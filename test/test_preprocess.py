@@ -260,7 +260,7 @@ def _tone(rate, seconds=1.0, hz=1000.0, amplitude=0.3):
 
 
 def _band_of(hz):
-    filters = mel_filterbank()
+    filters = mel_filterbank(INPUT_SPEC.audio_n_fft, INPUT_SPEC.audio_n_mels, INPUT_SPEC.audio_rate_hz)
     bin_hz = np.fft.rfftfreq(INPUT_SPEC.audio_n_fft, 1 / INPUT_SPEC.audio_rate_hz)
     return int(np.argmax(filters[:, np.argmin(np.abs(bin_hz - hz))]))
 
@@ -323,7 +323,7 @@ def test_log_mel_is_per_frame_power_spectra_then_one_mel_projection():
 
 
 def test_mel_filters_are_all_non_empty_and_ordered():
-    filters = mel_filterbank()
+    filters = mel_filterbank(INPUT_SPEC.audio_n_fft, INPUT_SPEC.audio_n_mels, INPUT_SPEC.audio_rate_hz)
     assert filters.shape == (INPUT_SPEC.audio_n_mels, INPUT_SPEC.audio_n_fft // 2 + 1)
     assert (filters.sum(axis=1) > 0).all()
     assert (np.diff(filters.argmax(axis=1)) >= 0).all()

@@ -262,7 +262,7 @@ def test_add_imu_many_equals_one_add_imu_per_message():
 
 def test_a_camera_frame_is_preprocessed_once_however_many_snapshots_use_it(monkeypatch):
     calls = []
-    monkeypatch.setattr(sensor_windows, "image_tensor", lambda image: calls.append(1) or image_tensor(image))
+    monkeypatch.setattr(sensor_windows, "image_tensor", lambda image, **kw: calls.append(1) or image_tensor(image, **kw))
     windows = SensorWindows()
     _fill(windows)
     first = windows.snapshot(("camera",), 0.5).inputs["camera"]

@@ -41,12 +41,65 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads for latency and evaluation (default 2)")
     parser.add_argument("--runs", type=int, default=300, help="timed batch-1 forwards per model (default 300)")
     parser.add_argument("--weights-dir", type=Path, default=SHIPPED_WEIGHTS_DIR, help="directory of the checkpoints")
+    parser.add_argument("--data", default="digits",
+                        help="digits (the shipped checkpoints on the benchmark) or a recorded dataset: then --checkpoint")
+    parser.add_argument("--checkpoint", type=Path, help="the checkpoint trained on --data (a recorded dataset)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data != "digits":
+        if args.checkpoint is None:
+            print("sentryfuse bench model: error: --data NAME needs --checkpoint (the model trained on it)")
+            return 2
+        from sentryfuse_ros.data.recorded import DatasetError
+
+        try:
+            report = measure_task(args.checkpoint, args.data, args.threads, args.runs)
+        except DatasetError as error:
+            print(f"sentryfuse bench model: error: {error}")
+            return 2
+        print(json.dumps(report, indent=2) if args.json else render_task_table(report))
+        return 0
     report = measure(args.weights_dir, args.threads, args.runs)
     print(json.dumps(report, indent=2) if args.json else render_table(report))
     return 0
+
+
+def measure_task(checkpoint: Path, data: str, threads: int, runs: int) -> dict:
+    """Accuracy per modality subset of the task, FLOPs, parameters and latency of one checkpoint
+    on a recorded dataset's test split."""
+    from sentryfuse_ros.bench.flops import flops_per_sample
+    from sentryfuse_ros.bench.timing import measure_latency, torch_threads
+    from sentryfuse_ros.data.spec import describe_task
+    from sentryfuse_ros.model.checkpoint import checkpoint_paths, load_checkpoint
+    from sentryfuse_ros.modalities import subsets_of
+    from sentryfuse_ros.training.data import check_same_task, load_labelled_split
+    from sentryfuse_ros.training.evaluate import subset_accuracies
+
+    model = load_checkpoint(checkpoint).model
+    test = load_labelled_split("test", data)
+    check_same_task(model.config.input, test, data)
+    subsets = subsets_of(model.config.modalities)
+    one_sample = {name: tensor[:1] for name, tensor in test.inputs.items()}
+    with torch_threads(threads):
+        latency = measure_latency(lambda: model(one_sample), threads=threads, runs=runs)
+        accuracy = subset_accuracies(model, test.inputs, test.labels, subsets)
+        gflops = {subset_name(s): flops_per_sample(model, {m: one_sample[m] for m in s}) / 1e9 for s in subsets}
+    return {"data": data, "checkpoint": str(checkpoint), "task": describe_task(model.config.input),
+            "n_test": len(test), "threads": threads, "latency_runs": runs, "test_accuracy": accuracy,
+            "gflops_by_subset": gflops, "params": sum(p.numel() for p in model.parameters()),
+            "weights_bytes": checkpoint_paths(checkpoint)[0].stat().st_size,
+            "latency_ms": {"p50": latency.p50_ms, "p95": latency.p95_ms, "mean": latency.mean_ms}}
+
+
+def render_task_table(report: dict) -> str:
+    lines = [f"{report['checkpoint']} on {report['data']} ({report['task']}): test split, {report['n_test']} samples"]
+    for subset, value in report["test_accuracy"].items():
+        lines.append(f"  {subset:<20} {100 * value:6.2f} %   {report['gflops_by_subset'][subset]:.4f} GFLOPs")
+    lines.append(f"  parameters {report['params']:,}; weights {report['weights_bytes'] / 2**20:.2f} MB; batch-1 latency "
+                 f"p50 {report['latency_ms']['p50']:.2f} ms, p95 {report['latency_ms']['p95']:.2f} ms "
+                 f"({report['threads']} threads)")
+    return "\n".join(lines)
 
 
 def measure(weights_dir: Path, threads: int, runs: int) -> dict:

@@ -107,8 +107,9 @@ def replayed(cache, samples: int, follow_up_s: float) -> tuple[dict, list[dict]]
     """{(behaviour, ratio): replay score} for every candidate, and the follow-up sweep at full."""
     import torch
 
-    from sentryfuse_ros.bench.stream_replay import replay, score, sim_messages
+    from sentryfuse_ros.bench.stream_replay import SAMPLE_PERIOD_S, score, sim_messages
     from sentryfuse_ros.modalities import CLASS_NAMES
+    from sentryfuse_ros.nodes.offline_loop import replay
     from sentryfuse_ros.nodes.prediction_loop import LoopConfig
     from sentryfuse_ros.nodes.sim_sources import DatasetSource
 
@@ -117,9 +118,10 @@ def replayed(cache, samples: int, follow_up_s: float) -> tuple[dict, list[dict]]
     indices = list(range(min(samples, len(source))))
     labels = [CLASS_NAMES[int(source.sample(i).label)] for i in indices]
     messages = sim_messages(source, indices)
+    duration_s = len(indices) * SAMPLE_PERIOD_S
     scores = {}
     for behaviour in behaviours():
-        result = replay(messages, len(indices), behaviour.rate_hz, behaviour.trigger, behaviour.shed,
+        result = replay(messages, duration_s, behaviour.rate_hz, behaviour.trigger, behaviour.shed,
                         LoopConfig(follow_up_s=follow_up_s))
         for ratio in RATIOS:
             scores[(behaviour, ratio)] = score(result, labels, cache, ratio)
@@ -127,7 +129,7 @@ def replayed(cache, samples: int, follow_up_s: float) -> tuple[dict, list[dict]]
     sweep = []
     rate = scores[(Behaviour(10.0, "rate", ""), 0.0)]
     for step in FOLLOW_UPS_S:
-        result = replay(messages, len(indices), 10.0, "change", "", LoopConfig(follow_up_s=step))
+        result = replay(messages, duration_s, 10.0, "change", "", LoopConfig(follow_up_s=step))
         figures = score(result, labels, cache, 0.0)
         figures.pop("correct")
         sweep.append({"follow_up_s": step, **figures, "fewer_forwards": round(

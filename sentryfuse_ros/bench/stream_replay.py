@@ -5,9 +5,9 @@ IMU 100 Hz, 50 ms audio chunks at 16 kHz, a sample every 2 s), built with the sa
 functions (nodes/replay_timeline.py) and encoders, and read back with the node's decoders into a
 PredictionLoop (nodes/prediction_loop.py): the windows, change detector and trigger the node
 uses. A tick runs every 1/rate_hz seconds of virtual time, half a tick off the sample boundaries
-(a live node's ticks keep no phase with the simulator's: half a tick is the mean offset). No middleware: no message is late or
-lost, so this measures what the policy's triggers and windows do to accuracy, not the
-machine.
+(a live node's ticks keep no phase with the simulator's: half a tick is the mean offset; the loop
+itself is nodes/offline_loop.py). No middleware: no message is late or lost, so this measures
+what the policy's triggers and windows do to accuracy, not the machine.
 
 A replay records each prediction's model inputs; `score` then runs them through the plans of
 any prune ratio, so one replay per (rate, trigger, shed) behaviour serves every ratio. Scoring is
@@ -17,22 +17,17 @@ force at its end; the onset delay is from its start to the first correct predict
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
 from sentryfuse_ros.bench.sample_ledger import PlanUsed, SampleLedger
 from sentryfuse_ros.modalities import CLASS_NAMES
 from sentryfuse_ros.nodes import encode, replay_timeline
-from sentryfuse_ros.nodes.decode import audio_from_msg, imu_sample_from_msg
-from sentryfuse_ros.nodes.power_policy import LevelPolicy, parse_modalities
-from sentryfuse_ros.nodes.prediction_loop import LoopConfig, PredictionLoop
-from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns
+from sentryfuse_ros.nodes.offline_loop import Replay
+from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp
 
 CAMERA_HZ, IMU_HZ, AUDIO_CHUNK_S, SAMPLE_PERIOD_S = 15.0, 100.0, 0.05, 2.0
 T0_NS = 1_000 * NS_PER_S  # virtual clock origin: stamps well clear of 0
-TICK_PHASE = 0.5  # ticks at (k + 0.5) / rate_hz
 
 
 def _ns(t: float) -> int:
@@ -71,66 +66,6 @@ def sim_messages(source, indices: list[int]) -> list[tuple[float, str, object]]:
         messages.append((t, "audio", encode.audio_to_msg(chunk, rate, _stamp(t - AUDIO_CHUNK_S), "mic")))
     messages.sort(key=lambda item: item[0])
     return messages
-
-
-@dataclass
-class Replay:
-    """One behaviour's predictions: when, on which inputs, why."""
-
-    times_s: list[float] = field(default_factory=list)
-    stamps_ns: list[int] = field(default_factory=list)
-    used: list[tuple[str, ...]] = field(default_factory=list)
-    inputs: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    triggers: list[str] = field(default_factory=list)
-    ticks: int = 0
-
-
-def replay(messages, samples: int, rate_hz: float, trigger: str, shed: str,
-           config: LoopConfig = LoopConfig()) -> Replay:
-    """Run the loop over `messages` (sim_messages) with ticks at rate_hz, every live modality but
-    the shed ones wanted (the camera never dies here)."""
-    def refuse(name: str, problem: str) -> None:
-        raise ValueError(f"the replayed {name} message was rejected: {problem}")
-
-    loop = PredictionLoop(config, refuse)
-    loop.watch_change(trigger == "change")
-    level = LevelPolicy(0.0, rate_hz, trigger, parse_modalities(shed, "shed"))
-    wanted = level.unshed()  # every sensor is alive in the replay
-    result, position = Replay(), 0
-    duration, period = samples * SAMPLE_PERIOD_S, 1.0 / rate_hz
-    imu_batch: list[tuple[int, np.ndarray]] = []
-    for tick in range(int(duration * rate_hz)):
-        now = (tick + TICK_PHASE) * period
-        while position < len(messages) and messages[position][0] <= now:
-            _, sensor, msg = messages[position]
-            position += 1
-            if sensor not in wanted:
-                continue
-            if sensor == "imu":
-                imu_batch.append((stamp_to_ns(msg.header.stamp), imu_sample_from_msg(msg)))
-            elif sensor == "audio":
-                loop.add_audio(stamp_to_ns(msg.header.stamp), msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
-            else:
-                loop.offer_frame(msg)
-        if imu_batch:
-            stamps, rows = zip(*imu_batch)
-            loop.add_imu(np.array(stamps, np.int64), "imu", np.stack(rows))
-            imu_batch.clear()
-        result.ticks += 1
-        why = loop.trigger(now, wanted, level)
-        if why is None:
-            continue
-        snapshot = loop.snapshot(wanted)
-        if not snapshot.inputs:
-            continue
-        used = tuple(snapshot.inputs)
-        loop.predicted(used)
-        result.times_s.append(now)
-        result.stamps_ns.append(snapshot.stamp_ns)
-        result.used.append(used)
-        result.inputs.append({name: tensor.clone() for name, tensor in snapshot.inputs.items()})
-        result.triggers.append(why)
-    return result
 
 
 def score(result: Replay, labels: list[str], cache, ratio: float) -> dict:

@@ -1,4 +1,5 @@
-"""`sentryfuse data prepare | info`: build or inspect the tri-modal digits benchmark."""
+"""`sentryfuse data prepare | info | from-bag | gesture-bag`: build or inspect the tri-modal digits
+benchmark, cut a dataset from bags, write the BasicMotions recordings as a bag."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     prepare.add_argument(
         "--workers", type=_positive_int, default=2, help="worker processes for building samples (default: 2)"
     )
+    from sentryfuse_ros.bags import dataset as bag_dataset, gesture_bag
+
+    from_bag = actions.add_parser("from-bag", help="cut a labelled dataset from rosbag2 bags, as inference_node cuts its windows",
+                                  description=bag_dataset.__doc__.split("\n\n")[0])
+    bag_dataset.configure_parser(from_bag)
+    gestures = actions.add_parser("gesture-bag", help="write the BasicMotions wrist-IMU recordings (in aeon) as a labelled bag",
+                                  description=gesture_bag.__doc__.split("\n\n")[0])
+    gesture_bag.configure_parser(gestures)
     info = actions.add_parser("info", help="split sizes, voices per split, sources", description="Describe the built benchmark.")
     _data_dir_argument(info)
     info.add_argument("--verify", action="store_true", help="also check every split file against its checksum")
@@ -33,6 +42,14 @@ def run(args: argparse.Namespace) -> int:
     # Imported here so `sentryfuse data --help` stays instant.
     from sentryfuse_ros.data import cache
 
+    if args.data_action == "from-bag":
+        from sentryfuse_ros.bags import dataset as bag_dataset
+
+        return bag_dataset.run(args)
+    if args.data_action == "gesture-bag":
+        from sentryfuse_ros.bags import gesture_bag
+
+        return gesture_bag.run(args)
     data_dir = args.data_dir or cache.default_data_dir()
     try:
         if args.data_action == "prepare":

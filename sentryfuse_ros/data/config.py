@@ -157,5 +157,15 @@ class BuildConfig:
         return size if self.limit is None else min(size, self.limit)
 
     def fingerprint(self) -> str:
-        payload = [FORMAT_VERSION, asdict(self), [source.package for source in SOURCES], asdict(INPUT_SPEC)]
+        payload = [FORMAT_VERSION, asdict(self), [source.package for source in SOURCES], _built_shapes()]
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _built_shapes() -> dict:
+    """What of INPUT_SPEC the build depends on (the shapes and rates it writes), under the names
+    the fingerprint has always used: spec fields that do not change the build (class names,
+    modalities) leave existing caches valid."""
+    spec = INPUT_SPEC
+    names = ("image_size", "imu_rate_hz", "imu_window_samples", "audio_rate_hz", "audio_window_s",
+             "audio_n_fft", "audio_hop", "audio_n_mels")
+    return {**{name: getattr(spec, name) for name in names}, "imu_channels": spec.imu_channels}

@@ -8,12 +8,15 @@ Conventions (fixed; DATA.md repeats them):
   Three/four-channel arrays are RGB(A); BGR data should come through `image_from_buffer`,
   which knows the ROS encoding. Non-square images are padded to a square with the median of
   their border (the background) before resizing, so digits keep their aspect ratio.
-* IMU: rows are [ax ay az gx gy gz] in m/s^2 and rad/s. They are resampled to
-  INPUT_SPEC.imu_rate_hz, the newest INPUT_SPEC.imu_window_samples are kept, and a shorter
+* IMU: rows are the spec's axes of [ax ay az gx gy gz] in m/s^2 and rad/s. They are resampled
+  to spec.imu_rate_hz, the newest spec.imu_window_samples are kept, and a shorter
   history is left-padded by repeating its oldest sample (as if the sensor had been held
   still before the recording started, which keeps gravity on the accelerometer).
-* Audio: mono, float in [-1, 1] full scale or int16 PCM, resampled to INPUT_SPEC.audio_rate_hz;
-  the newest INPUT_SPEC.audio_window_s are kept and a shorter clip is left-padded with silence.
+* Audio: mono, float in [-1, 1] full scale or int16 PCM, resampled to spec.audio_rate_hz;
+  the newest spec.audio_window_s are kept and a shorter clip is left-padded with silence.
+
+Shapes and rates come from an InputSpec (data.spec): the task's, stored with its checkpoint;
+the digits benchmark's INPUT_SPEC by default.
 
 Every rejection raises InvalidInput with a reason a human can act on. Batched functions
 (`image_tensors`, `imu_tensors`, `audio_tensors`) are what the single-sample functions call,
@@ -33,7 +36,7 @@ import numpy as np
 import torch
 from scipy.signal import firwin, resample_poly
 
-from sentryfuse_ros.data.spec import INPUT_SPEC
+from sentryfuse_ros.data.spec import INPUT_SPEC, InputSpec
 
 
 class InvalidInput(ValueError):
@@ -100,9 +103,15 @@ def image_from_buffer(
     encoding: str,
     step: int,
     is_bigendian: bool = False,
+    channels: int = 1,
 ) -> np.ndarray:
-    """Decode sensor_msgs/Image fields into a 2-D float32 grayscale image in [0, 1]."""
+    """Decode sensor_msgs/Image fields into a float32 image in [0, 1]: (H, W) grayscale for
+    channels=1, (H, W, 3) RGB for channels=3 (a mono image is repeated, alpha dropped)."""
     pixels, weights = image_pixels(data, height, width, encoding, step, is_bigendian)
+    if channels == 3:
+        rgb = _to_unit_rgb(pixels, bgr_order=weights[:3] == _LUMA_BGR)
+        _check_unit_range(rgb)
+        return rgb
     gray = _to_unit_gray(pixels, weights)
     _check_unit_range(gray)
     return gray
@@ -137,13 +146,15 @@ def image_pixels(data, height: int, width: int, encoding: str, step: int,
     return pixels, weights
 
 
-def image_tensor(image: np.ndarray, *, ink_is_dark: bool = False) -> torch.Tensor:
-    """Any HxW or HxWxC image (uint8/uint16/float in [0, 1]) -> normalised (1, S, S) float32."""
-    return image_tensors(_as_array(image, "image")[None], ink_is_dark=ink_is_dark)[0]
+def image_tensor(image: np.ndarray, *, ink_is_dark: bool = False, spec: InputSpec = INPUT_SPEC) -> torch.Tensor:
+    """Any HxW or HxWxC image (uint8/uint16/float in [0, 1]) -> normalised (C, S, S) float32,
+    C and S from the spec."""
+    return image_tensors(_as_array(image, "image")[None], ink_is_dark=ink_is_dark, spec=spec)[0]
 
 
-def image_tensors(images: np.ndarray, *, ink_is_dark: bool = False) -> torch.Tensor:
-    """A batch (N, H, W) or (N, H, W, C) of same-sized images -> (N, 1, S, S) float32."""
+def image_tensors(images: np.ndarray, *, ink_is_dark: bool = False, spec: InputSpec = INPUT_SPEC) -> torch.Tensor:
+    """A batch (N, H, W) or (N, H, W, C) of same-sized images -> (N, C, S, S) float32: grayscale
+    (C = 1) or RGB (C = 3) as the spec says."""
     images = _as_array(images, "image batch")
     if images.ndim not in (3, 4):
         raise InvalidInput(f"image must be HxW or HxWxC, got shape {images.shape[1:]}")
@@ -152,15 +163,19 @@ def image_tensors(images: np.ndarray, *, ink_is_dark: bool = False) -> torch.Ten
     if images.shape[0] == 0 or images.shape[1] == 0 or images.shape[2] == 0:
         raise InvalidInput(f"empty image (shape {images.shape[1:]})")
     channels = 1 if images.ndim == 3 else images.shape[-1]
-    weights = {1: (1.0,), 3: _LUMA_RGB, 4: _LUMA_RGB + (0.0,)}[channels]
-    gray = _to_unit_gray(images.reshape(*images.shape[:3], channels), weights)
-    _check_unit_range(gray)
+    pixels = images.reshape(*images.shape[:3], channels)
+    if spec.image_channels == 3:
+        frames = _to_unit_rgb(pixels, bgr_order=False)
+    else:
+        frames = _to_unit_gray(pixels, {1: (1.0,), 3: _LUMA_RGB, 4: _LUMA_RGB + (0.0,)}[channels])
+    _check_unit_range(frames)
     if ink_is_dark:
-        gray = np.float32(1.0) - gray
-    size = INPUT_SPEC.image_size
-    out = np.empty((gray.shape[0], 1, size, size), dtype=np.float32)
-    for index, frame in enumerate(gray):
-        out[index, 0] = _square_resize(frame, size)
+        frames = np.float32(1.0) - frames
+    size = spec.image_size
+    out = np.empty((frames.shape[0], spec.image_channels, size, size), dtype=np.float32)
+    for index, frame in enumerate(frames):
+        resized = _square_resize(frame, size)
+        out[index] = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
     out -= np.float32(NORMALISATION.image_mean)
     out /= np.float32(NORMALISATION.image_std)
     return torch.from_numpy(out)
@@ -181,6 +196,16 @@ def _to_unit_gray(pixels: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
     return np.tensordot(scaled, np.asarray(weights, dtype=np.float32), axes=([-1], [0])).astype(np.float32, copy=False)
 
 
+def _to_unit_rgb(pixels: np.ndarray, bgr_order: bool) -> np.ndarray:
+    """(..., C) samples, C in 1/3/4 -> (..., 3) float32 RGB in [0, 1] (mono repeated, alpha dropped)."""
+    channels = pixels.shape[-1]
+    if channels == 1:
+        colour = np.repeat(pixels, 3, axis=-1)
+    else:
+        colour = pixels[..., 2::-1] if bgr_order else pixels[..., :3]
+    return np.stack([_to_unit_gray(colour[..., [c]], (1.0,)) for c in range(3)], axis=-1)
+
+
 def _check_finite_image(pixels: np.ndarray) -> None:
     if not np.isfinite(pixels).all():
         raise InvalidInput("image contains NaN or Inf")
@@ -193,14 +218,16 @@ def _check_unit_range(gray: np.ndarray) -> None:
 
 
 def _square_resize(frame: np.ndarray, size: int) -> np.ndarray:
-    height, width = frame.shape
+    """(H, W) or (H, W, 3) -> (size, size[, 3]), padded to a square with the border's median."""
+    height, width = frame.shape[:2]
     if height != width:
         border = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
-        background = float(np.median(border))
+        background = np.median(border, axis=0)
+        value = float(background) if frame.ndim == 2 else [float(v) for v in background]
         side = max(height, width)
         top, left = (side - height) // 2, (side - width) // 2
         frame = cv2.copyMakeBorder(
-            frame, top, side - height - top, left, side - width - left, cv2.BORDER_CONSTANT, value=background
+            frame, top, side - height - top, left, side - width - left, cv2.BORDER_CONSTANT, value=value
         )
     if frame.shape[0] == size:
         return frame
@@ -211,17 +238,19 @@ def _square_resize(frame: np.ndarray, size: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- IMU
 
 
-def imu_tensor(samples: np.ndarray, rate_hz: float) -> torch.Tensor:
-    """(T, 6) [ax ay az gx gy gz] at rate_hz -> normalised (6, W) float32 at the spec rate."""
-    return imu_tensors(_as_array(samples, "IMU samples")[None], rate_hz)[0]
+def imu_tensor(samples: np.ndarray, rate_hz: float, spec: InputSpec = INPUT_SPEC) -> torch.Tensor:
+    """(T, A) rows of the spec's axes (all six: [ax ay az gx gy gz]) at rate_hz -> normalised
+    (A, W) float32 at the spec rate."""
+    return imu_tensors(_as_array(samples, "IMU samples")[None], rate_hz, spec)[0]
 
 
-def imu_tensors(samples: np.ndarray, rate_hz: float) -> torch.Tensor:
-    """A batch (N, T, 6) of equally long IMU recordings -> (N, 6, W) float32."""
+def imu_tensors(samples: np.ndarray, rate_hz: float, spec: InputSpec = INPUT_SPEC) -> torch.Tensor:
+    """A batch (N, T, A) of equally long IMU recordings -> (N, A, W) float32."""
     samples = _as_array(samples, "IMU batch")
-    channels = INPUT_SPEC.imu_channels
+    channels = spec.imu_channels
     if samples.ndim != 3 or samples.shape[2] != channels:
-        raise InvalidInput(f"IMU samples must have shape (T, {channels}), got {samples.shape[1:]}")
+        raise InvalidInput(f"IMU samples must have shape (T, {channels}) ({', '.join(spec.imu_axes)}), "
+                           f"got {samples.shape[1:]}")
     if samples.shape[1] == 0:
         raise InvalidInput("IMU window is empty (0 samples)")
     if samples.dtype.kind not in "fiu":
@@ -230,13 +259,14 @@ def imu_tensors(samples: np.ndarray, rate_hz: float) -> torch.Tensor:
     if not np.isfinite(samples).all():
         raise InvalidInput("IMU samples contain NaN or Inf")
     rate_hz = _check_rate(rate_hz, MIN_IMU_RATE_HZ, "IMU")
-    resampled = _resample(samples, rate_hz, INPUT_SPEC.imu_rate_hz, axis=1, padtype="edge")
-    window = INPUT_SPEC.imu_window_samples
+    resampled = _resample(samples, rate_hz, spec.imu_rate_hz, axis=1, padtype="edge")
+    window = spec.imu_window_samples
     resampled = resampled[:, -window:]
     missing = window - resampled.shape[1]
     if missing > 0:
         resampled = np.pad(resampled, ((0, 0), (missing, 0), (0, 0)), mode="edge")
-    units = np.array([NORMALISATION.accel_unit_ms2] * 3 + [NORMALISATION.gyro_unit_rads] * 3)
+    units = np.array([NORMALISATION.accel_unit_ms2 if axis.startswith("accel") else NORMALISATION.gyro_unit_rads
+                      for axis in spec.imu_axes])
     normalised = (resampled / units).astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(normalised.transpose(0, 2, 1)))
 
@@ -244,23 +274,23 @@ def imu_tensors(samples: np.ndarray, rate_hz: float) -> torch.Tensor:
 # ----------------------------------------------------------------------------- audio
 
 
-def audio_tensor(samples: np.ndarray, sample_rate: int) -> torch.Tensor:
+def audio_tensor(samples: np.ndarray, sample_rate: int, spec: InputSpec = INPUT_SPEC) -> torch.Tensor:
     """Mono samples (float in [-1, 1] or int16) at any rate -> normalised log-mel (M, F) float32."""
     samples = _as_array(samples, "audio")
     if samples.ndim == 2 and 1 in samples.shape:
         samples = samples.reshape(-1)
     if samples.ndim != 1:
         raise InvalidInput(f"audio must be mono (1-D samples), got shape {samples.shape}")
-    return audio_tensors(samples[None], sample_rate)[0]
+    return audio_tensors(samples[None], sample_rate, spec)[0]
 
 
-def audio_tensors(samples: np.ndarray, sample_rate: int) -> torch.Tensor:
+def audio_tensors(samples: np.ndarray, sample_rate: int, spec: InputSpec = INPUT_SPEC) -> torch.Tensor:
     """A batch (N, T) of equally long mono clips -> (N, M, F) float32 log-mel spectrograms."""
-    return torch.from_numpy(log_mel(resample_audio(samples, sample_rate)))
+    return torch.from_numpy(log_mel(resample_audio(samples, sample_rate, spec), spec))
 
 
-def resample_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(N, T) mono clips -> (N, T') float64 at INPUT_SPEC.audio_rate_hz, validated."""
+def resample_audio(samples: np.ndarray, sample_rate: int, spec: InputSpec = INPUT_SPEC) -> np.ndarray:
+    """(N, T) mono clips -> (N, T') float64 at the spec's audio rate, validated."""
     samples = _as_array(samples, "audio batch")
     if samples.ndim != 2:
         raise InvalidInput(f"audio batch must have shape (N, T), got {samples.shape}")
@@ -273,7 +303,7 @@ def resample_audio(samples: np.ndarray, sample_rate: int) -> np.ndarray:
         check_float_audio(samples)
     else:
         raise InvalidInput(f"audio dtype {samples.dtype} not supported; use float in [-1, 1] or int16")
-    return _resample(samples, audio_rate(sample_rate), INPUT_SPEC.audio_rate_hz, axis=1, padtype="constant")
+    return _resample(samples, audio_rate(sample_rate), spec.audio_rate_hz, axis=1, padtype="constant")
 
 
 def check_float_audio(samples: np.ndarray) -> None:
@@ -297,62 +327,61 @@ def audio_rate(sample_rate) -> int:
 _LOG_MEL_BLOCK = 256
 
 
-def log_mel(audio: np.ndarray) -> np.ndarray:
+def log_mel(audio: np.ndarray, spec: InputSpec = INPUT_SPEC) -> np.ndarray:
     """(N, T) float64 audio at the spec rate -> (N, M, F) float32 normalised log-mel, newest window."""
-    window = INPUT_SPEC.audio_window_samples
+    window = spec.audio_window_samples
     audio = audio[:, -window:]
     if audio.shape[1] < window:
         audio = np.pad(audio, ((0, 0), (window - audio.shape[1], 0)))
-    out = np.empty((audio.shape[0], INPUT_SPEC.audio_n_mels, INPUT_SPEC.audio_frames), dtype=np.float32)
+    out = np.empty((audio.shape[0], spec.audio_n_mels, spec.audio_frames), dtype=np.float32)
     for start in range(0, audio.shape[0], _LOG_MEL_BLOCK):
-        out[start : start + _LOG_MEL_BLOCK] = _log_mel_block(audio[start : start + _LOG_MEL_BLOCK])
+        out[start : start + _LOG_MEL_BLOCK] = _log_mel_block(audio[start : start + _LOG_MEL_BLOCK], spec)
     return out
 
 
-def _log_mel_block(audio: np.ndarray) -> np.ndarray:
+def _log_mel_block(audio: np.ndarray, spec: InputSpec) -> np.ndarray:
     # float32 from framing on: twice as fast as float64 and far below the signal's own noise.
-    return log_mel_from_power(frame_power(stft_frames(audio.astype(np.float32))))
+    return log_mel_from_power(frame_power(stft_frames(audio.astype(np.float32), spec), spec), spec)
 
 
-def stft_frames(audio: np.ndarray) -> np.ndarray:
+def stft_frames(audio: np.ndarray, spec: InputSpec = INPUT_SPEC) -> np.ndarray:
     """(N, T) audio, T > n_fft // 2 -> (N, 1 + T // hop, n_fft) view of its frames, reflect-padded
     by n_fft // 2 at both ends (np.pad's "reflect", by slices: np.pad's overhead is a third of a
     streamed snapshot)."""
-    n_fft, hop = INPUT_SPEC.audio_n_fft, INPUT_SPEC.audio_hop
+    n_fft, hop = spec.audio_n_fft, spec.audio_hop
     half = n_fft // 2
     padded = np.concatenate([audio[:, half:0:-1], audio, audio[:, -2 : -half - 2 : -1]], axis=1)
     return np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop]
 
 
-def frame_power(frames: np.ndarray) -> np.ndarray:
+def frame_power(frames: np.ndarray, spec: InputSpec = INPUT_SPEC) -> np.ndarray:
     """(..., n_fft) float32 frames -> (..., n_fft // 2 + 1) float32 Hann-windowed power spectra.
     Each frame's spectrum depends on that frame alone, so frames can be computed in any grouping."""
-    spectrum = np.fft.rfft(frames * _hann(INPUT_SPEC.audio_n_fft), axis=-1)
+    spectrum = np.fft.rfft(frames * _hann(spec.audio_n_fft), axis=-1)
     return spectrum.real**2 + spectrum.imag**2
 
 
-def log_mel_from_power(power: np.ndarray) -> np.ndarray:
+def log_mel_from_power(power: np.ndarray, spec: InputSpec = INPUT_SPEC) -> np.ndarray:
     """(N, F, bins) float32 power spectra -> (N, M, F) float32 normalised log-mel.
     The mel projection is a BLAS matrix product whose rounding depends on the matrix's shape and
     a row's place in it: only an (N, F, bins) input with the frames in window order gives the
     offline path's values bit for bit."""
-    mel_power = power @ mel_filterbank().T
+    mel_power = power @ mel_filterbank(spec.audio_n_fft, spec.audio_n_mels, spec.audio_rate_hz).T
     db = np.float32(10.0) * np.log10(mel_power + np.float32(NORMALISATION.log_mel_floor))
     normalised = (db - np.float32(NORMALISATION.log_mel_offset_db)) / np.float32(NORMALISATION.log_mel_scale_db)
     return normalised.transpose(0, 2, 1)
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def _hann(length: int) -> np.ndarray:
     # Periodic Hann, as torch.stft / librosa use for spectral analysis.
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)).astype(np.float32)
 
 
-@lru_cache(maxsize=1)
-def mel_filterbank() -> np.ndarray:
+@lru_cache(maxsize=4)
+def mel_filterbank(n_fft: int, n_mels: int, rate_hz: int) -> np.ndarray:
     """(n_mels, n_fft//2 + 1) triangular filters on the HTK mel scale between the band edges."""
-    n_fft, n_mels = INPUT_SPEC.audio_n_fft, INPUT_SPEC.audio_n_mels
-    bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / INPUT_SPEC.audio_rate_hz)
+    bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / rate_hz)
 
     def hz_to_mel(hz):
         return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)

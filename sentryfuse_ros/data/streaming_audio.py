@@ -39,7 +39,7 @@ from sentryfuse_ros.data.preprocess import (
     stft_frames,
 )
 from sentryfuse_ros.data.ring_buffer import SlidingBuffer
-from sentryfuse_ros.data.spec import INPUT_SPEC
+from sentryfuse_ros.data.spec import INPUT_SPEC, InputSpec
 
 # Power spectra cached for this many windows' worth of frames: enough for a few interleaved hop
 # phases (window ends that are not a whole number of hops apart) to keep their frames.
@@ -97,8 +97,8 @@ class StreamingLogMel:
     samples that may still change are computed afresh every time.
     """
 
-    def __init__(self):
-        spec = INPUT_SPEC
+    def __init__(self, spec: InputSpec = INPUT_SPEC):
+        self._spec = spec
         self._n_fft, frames = spec.audio_n_fft, spec.audio_frames
         self._offsets = spec.audio_hop * np.arange(frames) - self._n_fft // 2  # frame starts in the window
         # Slots are positions modulo a count coprime with the hop, so the frames of one window
@@ -119,36 +119,36 @@ class StreamingLogMel:
         power = np.empty((1, len(positions), self._power.shape[1]), dtype=np.float32)
         power[0, hit] = self._power[slots[hit]]
         todo = np.flatnonzero(~hit)
-        power[0, todo] = frame_power(stft_frames(window[None])[0, todo])
+        power[0, todo] = frame_power(stft_frames(window[None], self._spec)[0, todo], self._spec)
         new = todo[cacheable[todo]]
         self._power[slots[new]] = power[0, new]
         self._positions[slots[new]] = positions[new]
-        return np.ascontiguousarray(log_mel_from_power(power)[0])
+        return np.ascontiguousarray(log_mel_from_power(power, self._spec)[0])
 
 
 class AudioStream:
     """One audio stream (one sample rate) since it started: the newest window at the model's rate."""
 
-    def __init__(self, sample_rate):
+    def __init__(self, sample_rate, spec: InputSpec = INPUT_SPEC):
         self.sample_rate = sample_rate
         self.received = 0  # samples at the stream's rate
         # The offline path is given the newest `keep` samples; a rejected chunk among them
         # rejects the window, as it would there.
-        self._keep = int(round(INPUT_SPEC.audio_window_s * sample_rate))
+        self._keep = int(round(spec.audio_window_s * sample_rate))
         # (received after the newest bad chunk, why): the reason names that chunk's peak where the
         # offline path would name the whole window's.
         self._rejected: tuple[int, str] | None = None
         self._rate_problem: str | None = None
         self._resampler: StreamingResampler | None = None
         try:
-            ratio = resample_ratio(audio_rate(sample_rate), INPUT_SPEC.audio_rate_hz)
+            ratio = resample_ratio(audio_rate(sample_rate), spec.audio_rate_hz)
             if ratio != 1:
                 self._resampler = StreamingResampler(ratio.numerator, ratio.denominator)
         except InvalidInput as error:
             self._rate_problem = str(error)
-        self._window = SlidingBuffer(INPUT_SPEC.audio_window_samples, zero_filled=True)
+        self._window = SlidingBuffer(spec.audio_window_samples, zero_filled=True)
         self._written = 0  # samples at the model's rate
-        self._log_mel = StreamingLogMel()
+        self._log_mel = StreamingLogMel(spec)
 
     @property
     def covered_s(self) -> float:

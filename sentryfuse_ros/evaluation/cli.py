@@ -10,6 +10,7 @@ backbone, settings and method are skipped), report.md and PNG plots; the headlin
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--methods", help=f"comma-separated methods (default {','.join(DEFAULT_METHODS)}; also {','.join(extra)})"
     )
+    parser.add_argument("--data", default="digits",
+                        help="dataset: digits (the benchmark) or a recorded dataset's name (its test and val splits)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -66,7 +69,9 @@ def build_methods(
 
 def run(args: argparse.Namespace) -> int:
     # The dataset cache is only needed here, not by injected-data callers of evaluate_and_report.
-    from sentryfuse_ros.data.dataset import load_split
+    from sentryfuse_ros.data.recorded import DatasetError
+    from sentryfuse_ros.modalities import subsets_of
+    from sentryfuse_ros.training.data import check_same_task, load_labelled_split
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -76,10 +81,17 @@ def run(args: argparse.Namespace) -> int:
     methods = build_methods(spec.methods, explicit=bool(args.methods), checkpoint=args.checkpoint, gate=args.gate)
     spec = replace(spec, methods=tuple(methods))
     model = load_checkpoint(args.checkpoint or shipped_checkpoint()).model
-    test, calibration = load_split(spec.test_split), load_split(spec.calibration_split)
-    pool = Calibration(calibration.tensors(), calibration.labels)
+    try:
+        test = load_labelled_split(spec.test_split, args.data)
+        calibration = load_labelled_split(spec.calibration_split, args.data)
+        check_same_task(model.config.input, test, args.data)
+    except DatasetError as error:
+        print(f"sentryfuse eval: error: {error}", file=sys.stderr)
+        return 2
+    spec = replace(spec, subsets=subsets_of(model.config.modalities))
+    pool = Calibration(calibration.inputs, calibration.labels)
     out_dir = args.out or (QUICK_OUT if args.quick else FULL_OUT)
-    data = GridData(model, test.tensors(), test.labels, pool)
+    data = GridData(model, test.inputs, test.labels, pool)
     summary = evaluate_and_report(data, spec, methods, out_dir, progress=not args.no_progress)
     print(summary)
     print(f"results.csv, {out_dir / 'report.md'} and plots in {out_dir}/")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from sentryfuse_ros.modalities import CLASS_NAMES
+from sentryfuse_ros.data.spec import INPUT_SPEC, InputSpec
 
 ATTENTION_KINDS = ("sparse_gqa", "dense_mha")
 
@@ -54,7 +54,9 @@ class SentryAttendConfig:
     # every prunable head and channel, so pruning the encoder barely changed anything.
     summary_hidden: int = 8
     dropout: float = 0.1
-    n_classes: int = len(CLASS_NAMES)
+    # The task: modalities, classes and input shapes (the digits benchmark unless trained on
+    # another dataset). The tokenizers and the classifier are built from it.
+    input: InputSpec = INPUT_SPEC
     # Explicit per-layer shapes (pruned models); None means n_layers uniform layers.
     layers: tuple[LayerShape, ...] | None = None
 
@@ -67,6 +69,14 @@ class SentryAttendConfig:
             raise ValueError("dense_mha gives every head its own K/V: n_kv_groups must equal n_heads")
         if self.layers is not None and len(self.layers) != self.n_layers:
             raise ValueError(f"{len(self.layers)} layer shapes given for n_layers={self.n_layers}")
+
+    @property
+    def n_classes(self) -> int:
+        return self.input.n_classes
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return self.input.modalities
 
     def layer_shapes(self) -> tuple[LayerShape, ...]:
         if self.layers is not None:
@@ -90,11 +100,19 @@ class SentryAttendConfig:
     @classmethod
     def from_dict(cls, values: dict) -> SentryAttendConfig:
         """Inverse of to_dict (JSON lists become tuples); unknown or ill-typed fields raise ValueError."""
-        known = {field.name for field in fields(cls)}
+        known = {field.name for field in fields(cls)} | {"n_classes"}
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown config fields {sorted(unknown)}")
         values = dict(values)
+        # Checkpoints written before the spec was stored are of the digits benchmark.
+        legacy_classes = values.pop("n_classes", None)
+        try:
+            values["input"] = InputSpec.from_dict(values["input"]) if "input" in values else INPUT_SPEC
+        except ValueError as error:
+            raise ValueError(f"malformed config: {error}") from error
+        if legacy_classes is not None and legacy_classes != values["input"].n_classes:
+            raise ValueError(f"n_classes={legacy_classes} but the input spec names {values['input'].n_classes} classes")
         try:
             for name in ("camera_patch", "audio_patch"):
                 if name in values:

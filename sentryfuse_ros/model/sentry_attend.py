@@ -1,7 +1,7 @@
 """SentryAttend: a multimodal transformer over whichever modalities are alive.
 
-`model(inputs)` takes a dict holding any non-empty subset of camera / imu / audio tensors and
-returns class logits (B, n_classes). A missing modality contributes no tokens at all: its
+`model(inputs)` takes a dict holding any non-empty subset of the task's modalities (camera / imu
+/ audio, config.input.modalities) and returns class logits (B, n_classes). A missing modality contributes no tokens at all: its
 tokenizer does not run and it has no summary token, so the sequence is shorter.
 
 Sequence: [CLS, one summary token per live modality, patch tokens of each live modality].
@@ -48,7 +48,7 @@ class SentryAttend(nn.Module):
                 nn.init.trunc_normal_(embedding, std=0.02)
 
     def forward(self, inputs: Mapping[str, Tensor]) -> Tensor:
-        live = live_modalities(inputs)
+        live = live_modalities(inputs, self.config.modalities)
         batch_sizes = {name: inputs[name].shape[0] for name in live}
         if len(set(batch_sizes.values())) > 1:
             raise ValueError(f"batch sizes differ between modalities: {batch_sizes}")
@@ -73,18 +73,19 @@ class SentryAttend(nn.Module):
     @torch.no_grad()
     def fit_input_normalization(self, samples: Mapping[str, Tensor]) -> None:
         """Standardise each modality with statistics of these training samples."""
-        for name in live_modalities(samples):
+        for name in live_modalities(samples, self.config.modalities):
             self.tokenizers[name].fit_normalization(samples[name])
 
 
-def live_modalities(inputs: Mapping[str, Tensor]) -> tuple[str, ...]:
-    """The modalities present in `inputs`, in canonical order; unknown keys or none at all raise."""
-    unknown = set(inputs) - set(MODALITIES)
+def live_modalities(inputs: Mapping[str, Tensor], task: Sequence[str] = MODALITIES) -> tuple[str, ...]:
+    """The modalities present in `inputs`, in canonical order; keys outside the task's
+    modalities, or none at all, raise."""
+    unknown = set(inputs) - set(task)
     if unknown:
-        raise ValueError(f"unknown modalities {sorted(unknown)}; expected keys from {MODALITIES}")
+        raise ValueError(f"modalities {sorted(unknown)} are not inputs of this model; it takes {tuple(task)}")
     live = tuple(name for name in MODALITIES if name in inputs)
     if not live:
-        raise ValueError(f"no modality given; pass at least one of {MODALITIES}")
+        raise ValueError(f"no modality given; pass at least one of {tuple(task)}")
     return live
 
 

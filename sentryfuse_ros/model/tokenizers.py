@@ -1,7 +1,8 @@
 """Per-modality tokenizers: raw input tensor -> one summary token and n_tokens patch tokens.
 
-camera (B, 1, 28, 28) -> image patches; imu (B, 6, 200) -> time patches over all six axes;
-audio (B, 40, 101) log-mel -> (mel band x frame) spectrogram patches. Each input is first
+camera (B, C, S, S) -> image patches; imu (B, axes, W) -> time patches over all axes; audio
+(B, mels, frames) log-mel -> (mel band x frame) spectrogram patches (the digits benchmark:
+(B, 1, 28, 28), (B, 6, 200), (B, 40, 101)); the shapes come from the task's input spec. Each input is first
 standardised with statistics of the training set (stored as buffers, so they travel with the
 checkpoint), then zero-padded to whole patches (zero = the training mean), embedded by a
 strided convolution (one linear map per patch) and given learned position and modality
@@ -24,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sentryfuse_ros.data.spec import INPUT_SPEC
 from sentryfuse_ros.model.config import SentryAttendConfig
 
 
@@ -105,16 +105,18 @@ class PatchTokenizer(nn.Module):
 
 
 def build_tokenizers(config: SentryAttendConfig) -> nn.ModuleDict:
-    spec, widths = INPUT_SPEC, (config.d_model, config.summary_hidden)
-    return nn.ModuleDict(
-        {
-            # One camera statistic: brightness is global.
-            "camera": PatchTokenizer((1, spec.image_size, spec.image_size), config.camera_patch, None, *widths),
-            # Per axis: accelerometer and gyroscope have unrelated units and offsets.
-            "imu": PatchTokenizer((spec.imu_channels, spec.imu_window_samples), (config.imu_patch,), 0, *widths),
-            # Per mel band: log energy differs strongly between bands.
-            "audio": PatchTokenizer(
-                (spec.audio_n_mels, spec.audio_frames), config.audio_patch, 0, *widths, add_channel_axis=True
-            ),
-        }
-    )
+    """One tokenizer per modality of the task (config.input), shaped by its input spec."""
+    spec, widths = config.input, (config.d_model, config.summary_hidden)
+    builders = {
+        # One camera statistic: brightness is global.
+        "camera": lambda: PatchTokenizer(
+            (spec.image_channels, spec.image_size, spec.image_size), config.camera_patch, None, *widths
+        ),
+        # Per axis: accelerometer and gyroscope have unrelated units and offsets.
+        "imu": lambda: PatchTokenizer((spec.imu_channels, spec.imu_window_samples), (config.imu_patch,), 0, *widths),
+        # Per mel band: log energy differs strongly between bands.
+        "audio": lambda: PatchTokenizer(
+            (spec.audio_n_mels, spec.audio_frames), config.audio_patch, 0, *widths, add_channel_axis=True
+        ),
+    }
+    return nn.ModuleDict({name: builders[name]() for name in spec.modalities})

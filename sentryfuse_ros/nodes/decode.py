@@ -14,13 +14,15 @@ from sensor_msgs.msg import CompressedImage, Image, Imu
 
 from sentryfuse.msg import AudioChunk
 from sentryfuse_ros.data.preprocess import InvalidInput, image_from_buffer, image_pixels
+from sentryfuse_ros.data.spec import IMU_AXES
 
-IMU_CHANNELS = ("accel x", "accel y", "accel z", "gyro x", "gyro y", "gyro z")
+# What a liveness check needs of an IMU: an accelerometer (a gyroscope is optional).
+ACCEL_AXES = IMU_AXES[:3]
 
 
-def image_from_msg(msg: Image) -> np.ndarray:
-    """Grayscale float32 image, as data.preprocess.image_from_buffer decodes it."""
-    return image_from_buffer(msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian))
+def image_from_msg(msg: Image, channels: int = 1) -> np.ndarray:
+    """Float32 image, grayscale (channels=1) or RGB (3), as data.preprocess.image_from_buffer decodes it."""
+    return image_from_buffer(msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian), channels)
 
 
 def check_image_msg(msg: Image) -> None:
@@ -28,28 +30,37 @@ def check_image_msg(msg: Image) -> None:
     image_pixels(msg.data, msg.height, msg.width, msg.encoding, msg.step, bool(msg.is_bigendian))
 
 
-def image_from_compressed_msg(msg: CompressedImage) -> np.ndarray:
-    """Decode a JPEG/PNG CompressedImage, then normalise it exactly like a raw mono8 Image."""
+def image_from_compressed_msg(msg: CompressedImage, channels: int = 1) -> np.ndarray:
+    """Decode a JPEG/PNG CompressedImage, then normalise it exactly like a raw mono8 (or bgr8) Image."""
     if len(msg.data) == 0:
         raise InvalidInput("compressed image has no data")
-    gray = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
+    flag = cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE
+    pixels = cv2.imdecode(np.frombuffer(msg.data, dtype=np.uint8), flag)
+    if pixels is None:
         raise InvalidInput(f"compressed image (format {msg.format!r}, {len(msg.data)} bytes) does not decode")
-    height, width = gray.shape
-    return image_from_buffer(gray, height, width, "mono8", width)
+    height, width = pixels.shape[:2]
+    encoding = "bgr8" if channels == 3 else "mono8"
+    return image_from_buffer(pixels, height, width, encoding, pixels.strides[0], channels=channels)
 
 
-def imu_sample_from_msg(msg: Imu) -> np.ndarray:
-    """(6,) float32 [ax ay az gx gy gz] in m/s^2 and rad/s; orientation is not used."""
-    for field, covariance in (("linear acceleration", msg.linear_acceleration_covariance),
-                              ("angular velocity", msg.angular_velocity_covariance)):
+def imu_sample_from_msg(msg: Imu, axes: tuple[str, ...] = IMU_AXES) -> np.ndarray:
+    """(6,) float32 [ax ay az gx gy gz] in m/s^2 and rad/s; orientation is not used. Only the
+    `axes` a consumer uses must be provided (covariance[0] != -1, the ROS convention) and finite;
+    a field it does not use reads as zeros."""
+    values = np.zeros(len(IMU_AXES), dtype=np.float64)
+    for field, covariance, vector, offset in (
+        ("linear acceleration", msg.linear_acceleration_covariance, msg.linear_acceleration, 0),
+        ("angular velocity", msg.angular_velocity_covariance, msg.angular_velocity, 3),
+    ):
+        needed = [axis for axis in IMU_AXES[offset : offset + 3] if axis in axes]
+        if not needed:
+            continue
         if covariance[0] == -1:
-            raise InvalidInput(f"IMU reports no {field} (covariance[0] = -1)")
-    a, g = msg.linear_acceleration, msg.angular_velocity
-    values = np.array([a.x, a.y, a.z, g.x, g.y, g.z], dtype=np.float64)
+            raise InvalidInput(f"IMU reports no {field} (covariance[0] = -1), but {', '.join(needed)} are used")
+        values[offset : offset + 3] = (vector.x, vector.y, vector.z)
     finite = np.isfinite(values)
     if not finite.all():
-        raise InvalidInput(f"IMU has non-finite {', '.join(np.asarray(IMU_CHANNELS)[~finite])}")
+        raise InvalidInput(f"IMU has non-finite {', '.join(np.asarray(IMU_AXES)[~finite])}")
     return values.astype(np.float32)
 
 

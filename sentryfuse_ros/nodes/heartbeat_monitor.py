@@ -147,7 +147,7 @@ class HeartbeatMonitor(SentryLifecycleNode):
         msg_type, read = {
             "camera": ((CompressedImage, decode.image_from_compressed_msg) if cfg.camera_compressed
                        else (Image, decode.check_image_msg)),
-            "imu": (Imu, decode.imu_sample_from_msg),
+            "imu": (Imu, lambda msg: decode.imu_sample_from_msg(msg, decode.ACCEL_AXES)),
             "audio": (AudioChunk, lambda msg: decode.audio_from_msg(msg, self._config.audio_sample_rate)),
         }[name]
         settings = cfg.sensors[name]

@@ -42,7 +42,8 @@ from sensor_msgs.msg import Image, Imu
 
 from sentryfuse.msg import AudioChunk, ModalityState, Prediction
 from sentryfuse_ros.data.preprocess import InvalidInput
-from sentryfuse_ros.modalities import CLASS_NAMES, MODALITIES, MODALITY_SUBSETS
+from sentryfuse_ros.data.spec import describe_task
+from sentryfuse_ros.modalities import MODALITIES, subsets_of
 from sentryfuse_ros.model.checkpoint import CheckpointError, backbone_sha256, load_checkpoint, shipped_checkpoint
 from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
 from sentryfuse_ros.nodes.cpu_account import CpuAccount
@@ -169,6 +170,14 @@ class InferenceNode(SentryLifecycleNode):
 
     def _use_models(self, values) -> None:
         self._cache = self._prepared_models(values)
+        self._use_task(self._cache)
+
+    def _use_task(self, cache: PlanCache) -> None:
+        """Cut windows, read sensors and name classes as this model's task says (its checkpoint's spec)."""
+        spec = cache.backbone.config.input
+        if spec != self._loop.spec:
+            self.get_logger().info(f"model task: {describe_task(spec)}")
+        self._loop.use_spec(spec)
 
     def _prepared_models(self, values) -> PlanCache:
         """The validated models for these values (cross_check loaded them), plans built."""
@@ -176,7 +185,7 @@ class InferenceNode(SentryLifecycleNode):
         self._loaded = {tuple(values[name] for name in MODEL_PARAMS): cache}  # drop other loads
         if values["prebuild_plans"]:
             ratios = PowerPolicy.from_values(values).planned_ratios()
-            plans = cache.prebuild(MODALITY_SUBSETS, ratios)
+            plans = cache.prebuild(subsets_of(cache.backbone.config.modalities), ratios)
             slowest = max(plan.build_ms for plan in plans)
             self.get_logger().info(
                 f"built {len(plans)} plans (slowest {slowest:.1f} ms), {cache.memory_bytes() / 1e6:.2f} MB of weights"
@@ -216,7 +225,7 @@ class InferenceNode(SentryLifecycleNode):
         if not self._cache.plans() and self._values["prebuild_plans"]:
             self._use_models(self._values)  # deactivate freed them
         self._reset_runtime_state()
-        self._consumed = self._policy.consumed(UNKNOWN_POWER_LEVEL, ())
+        self._consumed = self._consumable(UNKNOWN_POWER_LEVEL, ())
         self._subscribe()
         self._start_timers()
         return super().on_activate(state)
@@ -292,7 +301,7 @@ class InferenceNode(SentryLifecycleNode):
         if self._tick_timer is not None and self._tick_timer.timer_period_ns != period_ns:
             self._tick_timer.timer_period_ns = period_ns
             self._tick_timer.reset()
-        consumed = self._policy.consumed(power_level, live)
+        consumed = self._consumable(power_level, live)
         if consumed == self._consumed:
             return
         with self._lock:
@@ -306,6 +315,12 @@ class InferenceNode(SentryLifecycleNode):
                     self._subscribe_sensor(name)
             self._consumed = consumed
         self.get_logger().info(f"consuming [{', '.join(consumed)}] at power level {power_level}")
+
+    def _consumable(self, power_level: int, live: tuple[str, ...]) -> tuple[str, ...]:
+        """What to subscribe to: the level's choice among the live modalities the model takes."""
+        task = self._loop.spec.modalities
+        consumed = self._policy.consumed(power_level, tuple(name for name in live if name in task))
+        return tuple(name for name in consumed if name in task)
 
     # --- sensor input ----------------------------------------------------------------------
     def _on_sensor(self, name: str, deliveries: list[Delivery]) -> None:
@@ -337,7 +352,7 @@ class InferenceNode(SentryLifecycleNode):
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
             if name == "imu":
-                self._imu_batch.append((stamp_ns, imu_sample_from_msg(msg)))
+                self._imu_batch.append((stamp_ns, imu_sample_from_msg(msg, self._loop.spec.imu_axes)))
                 self._imu_frame = msg.header.frame_id
             else:
                 self._loop.add_audio(stamp_ns, msg.header.frame_id, audio_from_msg(msg), msg.sample_rate)
@@ -349,6 +364,7 @@ class InferenceNode(SentryLifecycleNode):
 
     def _reject(self, name: str, problem: str) -> None:
         self._invalid[name] += 1
+        self._last_invalid_reason.pop(name, None)  # re-inserted: the newest rejection is last
         self._last_invalid_reason[name] = problem
         self.get_logger().warning(f"{name}: dropped invalid message: {problem}", throttle_duration_sec=1.0)
 
@@ -381,6 +397,9 @@ class InferenceNode(SentryLifecycleNode):
         self._ticks += 1
         if self._pending_cache is not None:
             self._cache, self._pending_cache = self._pending_cache, None
+            with self._lock:
+                self._use_task(self._cache)
+            self._applied = None  # another task may take other modalities
             self.get_logger().info("switched to the reloaded model's plans")
         live, power_level, _ = self.situation(time.monotonic())
         self._apply_policy(power_level, live)
@@ -394,7 +413,9 @@ class InferenceNode(SentryLifecycleNode):
         live, power_level, source = self.situation(time.monotonic())
         wanted = tuple(name for name in live if name in self._consumed)
         if not wanted:
-            self.get_logger().warning(f"no live modality ({source}); not predicting", throttle_duration_sec=5.0)
+            self.get_logger().warning(
+                f"no live modality the model takes ({source}: live [{', '.join(live)}], model inputs "
+                f"[{', '.join(self._loop.spec.modalities)}]); not predicting", throttle_duration_sec=5.0)
             return
         level = self._policy.at(power_level)
         with self._lock:
@@ -416,7 +437,7 @@ class InferenceNode(SentryLifecycleNode):
         cpu_started = self._cpu.add("forward", cpu_started)
         class_id = int(scores.argmax())
         msg = Prediction(
-            label=CLASS_NAMES[class_id], class_id=class_id, confidence=float(scores[class_id]),
+            label=self._loop.spec.class_names[class_id], class_id=class_id, confidence=float(scores[class_id]),
             class_scores=scores.tolist(), live_modalities=list(live), used_modalities=list(plan.subset),
             trigger=trigger, power_level=power_level,
             prune_ratio=plan.ratio, plan_id=plan.plan_id,
@@ -437,8 +458,14 @@ class InferenceNode(SentryLifecycleNode):
         values |= {f"{name} last invalid": reason for name, reason in self._last_invalid_reason.items()}
         level = self._applied[0] if self._applied else UNKNOWN_POWER_LEVEL
         policy = self._policy.at(level)
+        spec = self._loop.spec
         values |= {"ticks": self._ticks, "consumed": "+".join(self._consumed), "trigger": policy.trigger,
-                   "rate_hz": policy.rate_hz}
+                   "rate_hz": policy.rate_hz, "model inputs": "+".join(spec.modalities),
+                   "classes": ",".join(spec.class_names)}
+        if self._state is not None:
+            unused = [name for name in self._state.live_modalities if name not in spec.modalities]
+            if unused:
+                values["live, not a model input"] = "+".join(unused)
         values |= {"predictions": self._predictions, "ingestion": self._values["ingestion"],
                    "executor": self._values["executor"], "runtime": self._runtime}
         values |= {f"cpu_ms {part}": ms for part, ms in self._cpu.milliseconds().items()}
@@ -448,10 +475,10 @@ class InferenceNode(SentryLifecycleNode):
                        f"lost {name}": counters.lost}
         if last is not None:
             values |= {"plan": last.plan_id, "inference ms": f"{last.inference_time_ms:.2f}"}
-        status = make_status(
-            "inference", self.get_fully_qualified_name(), WARN if invalid else OK,
-            f"{invalid} invalid sensor messages dropped" if invalid else "predicting", values,
-        )
+        # The newest rejection's reason leads the message: it is what a user reads first.
+        newest = next(reversed(self._last_invalid_reason.items()), None)
+        summary = f"{invalid} invalid sensor messages dropped; {newest[0]}: {newest[1]}" if newest else "predicting"
+        status = make_status("inference", self.get_fully_qualified_name(), WARN if invalid else OK, summary, values)
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)

@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from sentryfuse_ros.data.preprocess import InvalidInput, image_pixels
+from sentryfuse_ros.data.spec import INPUT_SPEC, InputSpec
 from sentryfuse_ros.nodes.change_detector import ChangeDetector, ChangeThresholds
 from sentryfuse_ros.nodes.cpu_account import CpuAccount
 from sentryfuse_ros.nodes.decode import image_from_msg
@@ -53,11 +54,12 @@ class LoopConfig:
 class PredictionLoop:
     """Not thread-safe: inference_node calls it under its lock."""
 
-    def __init__(self, config: LoopConfig, reject: Callable[[str, str], None], cpu: CpuAccount | None = None):
+    def __init__(self, config: LoopConfig, reject: Callable[[str, str], None], cpu: CpuAccount | None = None,
+                 spec: InputSpec = INPUT_SPEC):
         self.config = config
         self._reject = reject  # (modality, reason) of a message found unusable here
         self.cpu = cpu or CpuAccount()
-        self.windows = SensorWindows()
+        self.windows = SensorWindows(spec)
         self.detector = ChangeDetector(config.thresholds)
         self.watching_change = False  # the level's trigger is `change`: IMU and audio feed the detector
         self.clear()
@@ -69,6 +71,16 @@ class PredictionLoop:
         self._last_plan_key: tuple | None = None  # (ready modalities, ratio) of the last prediction
         self._scene_started: float | None = None
         self._last_trigger_at = 0.0
+
+    @property
+    def spec(self) -> InputSpec:
+        return self.windows.spec
+
+    def use_spec(self, spec: InputSpec) -> None:
+        """Cut windows for another task's model (a new checkpoint): what they held is dropped."""
+        if spec != self.windows.spec:
+            self.windows = SensorWindows(spec, self.windows.min_fill)
+            self.clear()
 
     def reconfigure(self, config: LoopConfig) -> None:
         self.config = config
@@ -118,7 +130,8 @@ class PredictionLoop:
             started = self.cpu.start()
             msg, self._newest_frame = self._newest_frame, None
             try:
-                self.windows.add_image(stamp_to_ns(msg.header.stamp), msg.header.frame_id, image_from_msg(msg))
+                image = image_from_msg(msg, self.spec.image_channels)
+                self.windows.add_image(stamp_to_ns(msg.header.stamp), msg.header.frame_id, image)
             except InvalidInput as error:
                 self._reject("camera", str(error))
             self.cpu.add("ingest camera", started)

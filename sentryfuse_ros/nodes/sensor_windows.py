@@ -20,7 +20,7 @@ import torch
 
 from sentryfuse_ros.data.preprocess import InvalidInput, image_tensor, imu_tensor
 from sentryfuse_ros.data.ring_buffer import SlidingBuffer
-from sentryfuse_ros.data.spec import INPUT_SPEC, InputSpec
+from sentryfuse_ros.data.spec import IMU_AXES, INPUT_SPEC, InputSpec
 from sentryfuse_ros.data.streaming_audio import AudioStream
 from sentryfuse_ros.modalities import MODALITIES
 from sentryfuse_ros.nodes.cpu_account import CpuAccount
@@ -56,6 +56,8 @@ class SensorWindows:
         capacity = IMU_BUFFER_FACTOR * spec.imu_window_samples
         self._imu_stamps = SlidingBuffer(capacity, dtype=np.int64)
         self._imu_samples = SlidingBuffer(capacity, (spec.imu_channels,), np.float32)
+        # All six axes: the row is kept as is (no copy through fancy indexing).
+        self._imu_axes = slice(None) if spec.imu_channels == len(IMU_AXES) else list(spec.imu_axis_index)
         self._imu_frame = ""
         self._imu_rows_found: tuple[np.ndarray, np.ndarray] | None = None  # _imu_rows() until the next sample
         self._audio: AudioStream | None = None
@@ -80,29 +82,30 @@ class SensorWindows:
         self._image_tensor = None
 
     def add_imu(self, stamp_ns: int, frame_id: str, sample: np.ndarray) -> None:
+        """One (6,) [accel xyz, gyro xyz] row; the task's axes are kept."""
         self._imu_stamps.append(stamp_ns)
-        self._imu_samples.append(sample)
+        self._imu_samples.append(sample[self._imu_axes])
         self._imu_frame = frame_id
         self._imu_rows_found = None
 
     def add_imu_many(self, stamps_ns: np.ndarray, frame_id: str, samples: np.ndarray) -> None:
         """N IMU messages at once (a drained queue), as N add_imu calls would add them: (N,) int64
-        stamps in order and their (N, 6) samples."""
+        stamps in order and their (N, 6) [accel xyz, gyro xyz] rows."""
         stamps_ns, samples = np.asarray(stamps_ns, dtype=np.int64), np.asarray(samples, dtype=np.float32)
-        if stamps_ns.ndim != 1 or samples.shape != (len(stamps_ns), self.spec.imu_channels):
+        if stamps_ns.ndim != 1 or samples.shape != (len(stamps_ns), len(IMU_AXES)):
             raise ValueError(
-                f"expected (N,) stamps and (N, {self.spec.imu_channels}) samples, got {stamps_ns.shape} and {samples.shape}"
+                f"expected (N,) stamps and (N, {len(IMU_AXES)}) samples, got {stamps_ns.shape} and {samples.shape}"
             )
         if len(stamps_ns) == 0:
             return
         self._imu_stamps.extend(stamps_ns)
-        self._imu_samples.extend(samples)
+        self._imu_samples.extend(samples[:, self._imu_axes])
         self._imu_frame = frame_id
         self._imu_rows_found = None
 
     def add_audio(self, stamp_ns: int, frame_id: str, samples: np.ndarray, sample_rate: int) -> None:
         if self._audio is None or sample_rate != self._audio.sample_rate:
-            self._audio = AudioStream(sample_rate)  # a new stream: old samples would be played at the wrong speed
+            self._audio = AudioStream(sample_rate, self.spec)  # a new stream: old samples would be played at the wrong speed
         self._audio.add(samples)
         self._audio_stamp_ns, self._audio_frame = stamp_ns, frame_id
 
@@ -163,7 +166,7 @@ class SensorWindows:
         # Built once per frame: at 10 predictions/s a 15 Hz camera's frame is often used twice.
         if self._image_tensor is None:
             try:
-                self._image_tensor = image_tensor(self._image[2])
+                self._image_tensor = image_tensor(self._image[2], spec=self.spec)
             except InvalidInput as error:
                 self._image_tensor = str(error)
         if isinstance(self._image_tensor, str):
@@ -174,7 +177,7 @@ class SensorWindows:
         if modality == "camera":
             return self._camera_tensor()
         if modality == "imu":
-            return imu_tensor(*self._imu_window())
+            return imu_tensor(*self._imu_window(), self.spec)
         return self._audio.tensor()
 
     def _frame(self, modality: str) -> str:

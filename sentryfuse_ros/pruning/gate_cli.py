@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from sentryfuse_ros.model.gate_checkpoint import save_gate, shipped_gate
 from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA
 from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, train_gate
 from sentryfuse_ros.pruning.method import Calibration
+from sentryfuse_ros.data.recorded import DatasetError
+from sentryfuse_ros.training.data import LabelledTensors, check_same_task, load_labelled_split
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -30,17 +33,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-budget", type=float, default=defaults.max_budget, help="largest budget trained")
     parser.add_argument("--head-target", choices=HEAD_CRITERIA, default=defaults.head_target,
                         help="score heads by measured removal loss (ablation), Fisher or Taylor mask gradients")
+    parser.add_argument("--data", default="digits",
+                        help="dataset the backbone was trained on: digits (the benchmark) or a recorded dataset's name")
     parser.add_argument("--one-shot", action="store_true",
                         help="measure importance once on the unpruned backbone instead of after every pruning step")
 
 
-def _calibration(split) -> Calibration:
-    return Calibration(split.tensors(), split.labels)
+def _calibration(labelled: LabelledTensors) -> Calibration:
+    return Calibration(labelled.inputs, labelled.labels)
 
 
 def run(args: argparse.Namespace) -> int:
-    from sentryfuse_ros.data.dataset import load_split
-
     config = GateTrainingConfig(
         examples_per_subset=args.examples,
         fit_steps=args.steps,
@@ -52,11 +55,17 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     backbone = load_checkpoint(args.checkpoint).model
-    val = _calibration(load_split("val"))
+    try:
+        val_data = load_labelled_split("val", args.data)
+        check_same_task(backbone.config.input, val_data, args.data)
+    except DatasetError as error:
+        print(f"sentryfuse gate train: error: {error}", file=sys.stderr)
+        return 2
+    val = _calibration(val_data)
     if args.calibration_split == "val":  # two disjoint halves
         calibration, heldout = val.split(len(val.labels) // 2, seed=args.seed)
     else:
-        calibration, heldout = _calibration(load_split("train")), val
+        calibration, heldout = _calibration(load_labelled_split("train", args.data)), val
     started = time.perf_counter()
     gate, report = train_gate(backbone, calibration, heldout, config)
     report["calibration_split"] = args.calibration_split

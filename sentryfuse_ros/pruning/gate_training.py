@@ -24,7 +24,7 @@ from scipy.stats import spearmanr
 from torch import Tensor
 from tqdm import tqdm
 
-from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS, subset_name
+from sentryfuse_ros.modalities import MODALITY_SUBSETS, subset_name, subsets_of
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import REFINEMENTS, SentryGate, SentryGateConfig, alive_vector
 from sentryfuse_ros.pruning.activation_stats import activation_stats
@@ -80,7 +80,7 @@ def collect_targets(
 ) -> dict[tuple[str, ...], list[SaliencyTarget]]:
     """Per subset, the targets at every budget; pruned states use the subset's means stored in `gate`."""
     targets = {}
-    for subset in tqdm(MODALITY_SUBSETS, desc=f"{config.head_target}/{config.channel_target} targets", unit="subset"):
+    for subset in tqdm(subsets_of(model.config.modalities), desc=f"{config.head_target}/{config.channel_target} targets", unit="subset"):
         targets[subset] = iterative_targets(
             model, list(calibration.batches(subset)), budgets, *gate.means_for(subset),
             head_criterion=config.head_target, channel_criterion=config.channel_target, one_shot=config.one_shot,
@@ -150,9 +150,9 @@ def rank_report(
         )[0]
         return _flat_normalized(target.heads, target.channels)
 
-    static_heads, static_channels = measured(MODALITIES, None)
+    static_heads, static_channels = measured(model.config.modalities, None)
     report = {}
-    for subset in MODALITY_SUBSETS:
+    for subset in subsets_of(model.config.modalities):
         heldout_heads, heldout_channels = measured(subset, subset)
         gate_heads, gate_channels = _flat_normalized(*vars(gate.scores(subset, 0.0)).values())
         report[subset_name(subset)] = {
@@ -170,7 +170,7 @@ def rank_report(
 def store_mask_tuning(gate: SentryGate, model: SentryAttend, calibration: Calibration) -> None:
     """Solve Kwon et al.'s least-squares mask tuning for the gate's own plan at every tuned budget
     and subset, on that subset's calibration data, and store the scales in the gate."""
-    for subset in tqdm(MODALITY_SUBSETS, desc="mask tuning", unit="subset"):
+    for subset in tqdm(subsets_of(model.config.modalities), desc="mask tuning", unit="subset"):
         batches = list(calibration.batches(subset))
         for budget in gate.config.tuned_budgets:
             scores = gate.scores(subset, budget)
@@ -190,7 +190,7 @@ def store_mask_tuning(gate: SentryGate, model: SentryAttend, calibration: Calibr
 @torch.no_grad()
 def _heldout_accuracy(gate: SentryGate, model: SentryAttend, heldout: Calibration, budgets, refinement: str) -> float:
     correct = total = 0
-    for subset in MODALITY_SUBSETS:
+    for subset in subsets_of(model.config.modalities):
         for budget in budgets:
             pruned = masked_model(model, gate_plan(gate, model, subset, budget, refinement))
             for inputs, labels in heldout.batches(subset):
@@ -219,7 +219,9 @@ def train_gate(
     budgets = budget_grid(config.budget_step, config.max_budget)
     gate = SentryGate(gate_config_for(model, config.hidden, tuple(b for b in budgets if b > 0)))
     with torch.no_grad():
-        for row, subset in enumerate(MODALITY_SUBSETS):
+        for row, subset in enumerate(MODALITY_SUBSETS):  # the gate's tables have a row per subset of all three
+            if not set(subset) <= set(model.config.modalities):
+                continue  # the task has no such inputs: the row stays zero and is never read
             stats = activation_stats(model, calibration.batches(subset))
             gate.head_output_means[row] = torch.cat([m.reshape(-1) for m in stats.head_mean])
             gate.channel_means[row] = torch.cat(stats.channel_mean)

@@ -7,27 +7,42 @@ and an `end` record with the wall time).
 
 Validation score = mean validation accuracy over the subsets the variant trains on: all 7 with
 modality dropout, only all-three-modalities without it.
+
+Under torchrun (inside `distributed.process_group()`) every rank builds the same model and draws
+the same shuffle and modality subsets from the same seed, trains on its share of each global
+batch (so batch size and optimizer steps are those of one process) and DDP averages the
+gradients; only rank 0 evaluates, logs and saves.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from sentryfuse_ros.modalities import MODALITIES, MODALITY_SUBSETS, subset_name
+from sentryfuse_ros.modalities import subset_name, subsets_of
 from sentryfuse_ros.model.checkpoint import save_checkpoint
 from sentryfuse_ros.model.sentry_attend import SentryAttend
+from sentryfuse_ros.training import distributed
 from sentryfuse_ros.training.config import TrainConfig
 from sentryfuse_ros.training.data import LabelledTensors
 from sentryfuse_ros.training.evaluate import subset_accuracies
 from sentryfuse_ros.training.metrics_log import MetricsLog
 from sentryfuse_ros.training.optimizer import build_optimizer, learning_rate
+
+
+class _DiscardedLog(nullcontext):
+    """The metrics log of ranks other than 0: only rank 0 writes one."""
+
+    def write(self, event: str, **fields) -> None:
+        pass
 
 
 @dataclass
@@ -48,16 +63,28 @@ def train(
     torch.manual_seed(config.seed)
     # One generator drives shuffling and modality dropout, so a seed fixes the whole run.
     generator = torch.Generator().manual_seed(config.seed)
+    rank, world = distributed.rank(), distributed.world_size()
+    is_main = rank == 0
     out_dir = Path(out_dir)
     model = SentryAttend(config.model)
     model.fit_input_normalization(train_data.inputs)
+    training_model = model
+    if world > 1:
+        # Dropped modalities leave their tokenizer without gradients (the same on every rank). The
+        # buffers (input statistics, masks) never change in training: no need to sync them per step.
+        training_model = DistributedDataParallel(model, find_unused_parameters=True, forward_sync_buffers=False)
+        # The model is built; from here the global RNG only draws dropout masks, which must differ
+        # between ranks' shards.
+        torch.manual_seed(config.seed + rank)
     optimizer = build_optimizer(model, config)
     steps_per_epoch = ceil(len(train_data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     trains_on_subsets = config.curriculum.max_drop_probability > 0
-    selection_subsets = MODALITY_SUBSETS if trains_on_subsets else (MODALITIES,)
+    task = config.model.modalities
+    selection_subsets = subsets_of(task) if trains_on_subsets else (task,)
     checkpoint_path = out_dir / config.variant
-    log = MetricsLog(out_dir / f"{config.variant}.train.jsonl")
+    log_path = out_dir / f"{config.variant}.train.jsonl"
+    log = MetricsLog(log_path) if is_main else _DiscardedLog()
     log.write(
         "start",
         config=config.to_dict(),
@@ -65,38 +92,53 @@ def train(
         n_val=len(val_data),
         parameters=sum(p.numel() for p in model.parameters()),
         selection_subsets=[subset_name(s) for s in selection_subsets],
+        world_size=world,
     )
     best = {"epoch": -1, "score": -1.0, "accuracy": {}}
     step = 0
-    with log, tqdm(total=total_steps, disable=not progress, desc=config.variant, unit="step") as bar:
+    with log, tqdm(total=total_steps, disable=not (progress and is_main), desc=config.variant, unit="step") as bar:
         for epoch in range(config.epochs):
-            model.train()
+            training_model.train()
             order = torch.randperm(len(train_data), generator=generator)
             epoch_loss, epoch_correct = 0.0, 0
             for batch_index in range(steps_per_epoch):
                 indices = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
-                subset = config.curriculum.sample_subset(epoch + batch_index / steps_per_epoch, generator)
+                subset = config.curriculum.sample_subset(epoch + batch_index / steps_per_epoch, generator, task)
+                mine = indices[rank::world]
+                # A last batch smaller than the world leaves a rank no samples: it runs one at
+                # weight 0, because every rank must join DDP's gradient all-reduce.
+                rows = mine if len(mine) else indices[:1]
                 # Only the kept modalities are sliced out: dropped tensors are never read.
-                batch = {name: train_data.inputs[name][indices] for name in subset}
-                labels = train_data.labels[indices]
+                batch = {name: train_data.inputs[name][rows] for name in subset}
+                labels = train_data.labels[rows]
                 lr = learning_rate(step, total_steps, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                logits = model(batch)
+                logits = training_model(batch)
                 loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                # DDP averages gradients over ranks: weighting each shard's mean loss by world x its
+                # share of the batch makes that the gradient of the whole batch's mean loss.
+                (loss * (len(mine) * world / len(indices))).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
                 step += 1
-                epoch_loss += loss.item() * len(labels)
-                epoch_correct += int((logits.argmax(dim=1) == labels).sum())
+                loss_sum, correct = distributed.all_reduce_sum(
+                    [loss.item() * len(mine), float((logits.argmax(dim=1) == labels)[: len(mine)].sum())]
+                )
+                batch_loss = loss_sum / len(indices)
+                epoch_loss += loss_sum
+                epoch_correct += int(correct)
                 if step % config.log_every == 0:
-                    log.write("step", step=step, epoch=epoch, loss=loss.item(), lr=lr, subset=subset_name(subset))
-                bar.set_postfix(loss=f"{loss.item():.3f}", subset=subset_name(subset), refresh=False)
+                    log.write("step", step=step, epoch=epoch, loss=batch_loss, lr=lr, subset=subset_name(subset))
+                bar.set_postfix(loss=f"{batch_loss:.3f}", subset=subset_name(subset), refresh=False)
                 bar.update()
+            if not is_main:
+                # Rank 0 evaluates, logs and saves while the others wait.
+                distributed.barrier()
+                continue
             val_accuracy = subset_accuracies(
-                model, val_data.inputs, val_data.labels, MODALITY_SUBSETS, config.eval_batch_size
+                model, val_data.inputs, val_data.labels, subsets_of(task), config.eval_batch_size
             )
             score = sum(val_accuracy[subset_name(s)] for s in selection_subsets) / len(selection_subsets)
             is_best = score > best["score"]
@@ -116,12 +158,17 @@ def train(
             if is_best:
                 best = {"epoch": epoch, "score": score, "accuracy": val_accuracy}
                 meta = {"variant": config.variant, "epoch": epoch, "val_score": score, "val_accuracy": val_accuracy}
-                save_checkpoint(model, checkpoint_path, meta={**meta, "train_config": config.to_dict()})
+                save_checkpoint(
+                    model, checkpoint_path, meta={**meta, "world_size": world, "train_config": config.to_dict()}
+                )
+            distributed.barrier()
         seconds = time.monotonic() - started
         log.write("end", seconds=seconds, best_epoch=best["epoch"], best_val_score=best["score"])
+    # Only rank 0 evaluated: every rank returns its result.
+    best, seconds = distributed.broadcast_from_main((best, seconds))
     return TrainResult(
         checkpoint=checkpoint_path.with_name(checkpoint_path.name + ".safetensors"),
-        log=log.path,
+        log=log_path,
         best_epoch=best["epoch"],
         best_val_score=best["score"],
         best_val_accuracy=best["accuracy"],
