@@ -14,7 +14,7 @@ import sys
 # name -> (module, one-line help). A nested dict is a command group, e.g. `sentryfuse bench model`.
 COMMANDS: dict[str, tuple[str, str] | dict] = {
     "info": ("sentryfuse_ros.info", "Show versions, the ROS environment and whether the messages load"),
-    "data": ("sentryfuse_ros.data.cli", "Build or inspect the tri-modal digits benchmark"),
+    "data": ("sentryfuse_ros.data.cli", "Build or inspect the tri-modal digits benchmark; cut a dataset from bags"),
     "bringup": ("sentryfuse_ros.bringup", "Start the SentryFuse nodes from the launch plan and parameter YAML (no ros2 launch needed)"),
     "monitor": ("sentryfuse_ros.live_view", "Live view of a running system: predictions, live sensors, power, latency, accuracy"),
     "record": ("sentryfuse_ros.bags.record", "Record the sensor, state, prediction and label topics into a rosbag2 bag (MCAP)"),
@@ -27,12 +27,13 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
         "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative importance targets)"),
     },
     "eval": ("sentryfuse_ros.evaluation.cli", "Compare SentryGate with the pruning baselines over modality subsets, ratios and seeds (resumable)"),
-    "train": ("sentryfuse_ros.training.cli", "Train a SentryAttend variant (modality-dropout curriculum) on the prepared dataset"),
+    "train": ("sentryfuse_ros.training.cli", "Train a SentryAttend variant (modality-dropout curriculum) on the digits benchmark or a recorded dataset"),
     "bench": {
         "prune": ("sentryfuse_ros.bench.prune_bench", "Params, GFLOPs, memory, latency and FLOP/s of dense, SentryAttend and SentryGate-pruned models"),
         "monitor": ("sentryfuse_ros.bench.monitor_bench", "Dropout detection latency and CPU of heartbeat_monitor"),
         "model": ("sentryfuse_ros.bench.model_bench", "Accuracy per modality subset, FLOPs and latency of the shipped SentryAttend checkpoints"),
         "ros": ("sentryfuse_ros.bench.ros_bench", "End-to-end latency, plan switch time, CPU per node and live vs offline accuracy of the running system"),
+        "roundtrip": ("sentryfuse_ros.bench.roundtrip", "Simulator -> labelled bag -> dataset -> model -> live predictions while the bag replays: record loss and CPU, replay timing, live vs offline accuracy"),
         "power": ("sentryfuse_ros.bench.power_bench", "CPU per process, CPU per prediction, live accuracy and latency of the running system at each power level (--robot-rates: also a robot's streams)"),
     },
 }

@@ -44,19 +44,19 @@ def image_from_compressed_msg(msg: CompressedImage, channels: int = 1) -> np.nda
 
 
 def imu_sample_from_msg(msg: Imu, axes: tuple[str, ...] = IMU_AXES) -> np.ndarray:
-    """(6,) float32 [ax ay az gx gy gz] in m/s^2 and rad/s; orientation is not used. Only the
-    `axes` a consumer uses must be provided (covariance[0] != -1, the ROS convention) and finite;
-    a field it does not use reads as zeros."""
+    """(6,) float32 [ax ay az gx gy gz] in m/s^2 and rad/s; orientation is not used. The `axes` a
+    consumer uses must be provided (covariance[0] != -1, the ROS convention); whatever is provided
+    must be finite; a field not provided reads as zeros."""
     values = np.zeros(len(IMU_AXES), dtype=np.float64)
     for field, covariance, vector, offset in (
         ("linear acceleration", msg.linear_acceleration_covariance, msg.linear_acceleration, 0),
         ("angular velocity", msg.angular_velocity_covariance, msg.angular_velocity, 3),
     ):
-        needed = [axis for axis in IMU_AXES[offset : offset + 3] if axis in axes]
-        if not needed:
-            continue
         if covariance[0] == -1:
-            raise InvalidInput(f"IMU reports no {field} (covariance[0] = -1), but {', '.join(needed)} are used")
+            needed = [axis for axis in IMU_AXES[offset : offset + 3] if axis in axes]
+            if needed:
+                raise InvalidInput(f"IMU reports no {field} (covariance[0] = -1), but {', '.join(needed)} are used")
+            continue
         values[offset : offset + 3] = (vector.x, vector.y, vector.z)
     finite = np.isfinite(values)
     if not finite.all():
