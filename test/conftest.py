@@ -128,3 +128,14 @@ def tiny_weights(tmp_path_factory):
     weights = save_checkpoint(backbone, folder / "tiny")
     gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), folder / "gate", backbone_sha256(weights))
     return weights, gate
+
+
+def from_bag_args(bags, name, *options):
+    """`sentryfuse data from-bag` arguments as its parser makes them."""
+    import argparse
+
+    from sentryfuse_ros.bags import dataset as bag_dataset
+
+    parser = argparse.ArgumentParser()
+    bag_dataset.configure_parser(parser)
+    return parser.parse_args([*map(str, bags), "--name", str(name), *options])

@@ -3,7 +3,6 @@ cuts its windows, its spec measured from the bags, and clear errors for bags and
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
+from conftest import from_bag_args
 from sentryfuse_ros.bags import dataset as bag_dataset
 from sentryfuse_ros.bags import gesture_bag
 from sentryfuse_ros.bags.labels import LabelError, intervals_from_csv, intervals_from_topic
@@ -27,12 +27,6 @@ from sentryfuse_ros.nodes.stamps import NS_PER_S, ns_to_stamp, stamp_to_ns
 GESTURES = 8
 
 
-def _args(bags, name, *options) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    bag_dataset.configure_parser(parser)
-    return parser.parse_args([*map(str, bags), "--name", str(name), *options])
-
-
 @pytest.fixture(scope="module")
 def gesture_recording(tmp_path_factory):
     out = tmp_path_factory.mktemp("gestures") / "bag"
@@ -41,7 +35,7 @@ def gesture_recording(tmp_path_factory):
 
 def test_a_gesture_bag_becomes_the_recordings_windows(gesture_recording, tmp_path):
     bag, written = gesture_recording
-    summary = bag_dataset.from_bags(_args([bag], tmp_path / "ds", "--val", "0.25", "--test", "0.25", "--block", "2"))
+    summary = bag_dataset.from_bags(from_bag_args([bag], tmp_path / "ds", "--val", "0.25", "--test", "0.25", "--block", "2"))
     spec = load_recorded_split(tmp_path / "ds", "train")[1]
     # The spec is measured: 10 Hz, the six axes the watch provides, one label interval (10 s of
     # gesture and 0.5 s of rest) per window, the dataset's four classes in natural order.
@@ -70,7 +64,7 @@ def test_a_gesture_bag_becomes_the_recordings_windows(gesture_recording, tmp_pat
 
 def test_labels_from_a_csv_and_a_window_length_chosen(gesture_recording, tmp_path):
     bag, _ = gesture_recording
-    summary = bag_dataset.from_bags(_args([bag], tmp_path / "ds", "--labels", str(bag / "labels.csv"),
+    summary = bag_dataset.from_bags(from_bag_args([bag], tmp_path / "ds", "--labels", str(bag / "labels.csv"),
                                           "--imu-window-s", "4", "--block", "1"))
     assert summary["spec"]["imu_window_samples"] == 40
     assert sum(summary["splits"].values()) == GESTURES  # each CSV interval ends inside its gesture
@@ -104,7 +98,7 @@ def _digits_like_bag(path, samples: int) -> list[str]:
 
 def test_a_three_sensor_bag_gives_the_digits_shapes_and_the_frames_of_its_samples(tmp_path):
     labels = _digits_like_bag(tmp_path / "bag", 10)
-    summary = bag_dataset.from_bags(_args([tmp_path / "bag"], tmp_path / "ds", "--val", "0", "--test", "0"))
+    summary = bag_dataset.from_bags(from_bag_args([tmp_path / "bag"], tmp_path / "ds", "--val", "0", "--test", "0"))
     recorded, spec = load_recorded_split(tmp_path / "ds", "train")
     assert spec.modalities == ("camera", "imu", "audio") and spec.image_channels == 1
     assert (spec.imu_rate_hz, spec.imu_window_samples, spec.audio_rate_hz, spec.audio_window_s) == (100.0, 200, 16000, 2.0)
@@ -114,7 +108,7 @@ def test_a_three_sensor_bag_gives_the_digits_shapes_and_the_frames_of_its_sample
         assert spec.class_names[recorded.labels[k]] == labels[k]
         torch.testing.assert_close(recorded.inputs["camera"][k], image_tensor(source.sample(k).image, spec=spec))
     # --modalities keeps a subset; a modality the bag lacks is refused.
-    summary = bag_dataset.from_bags(_args([tmp_path / "bag"], tmp_path / "cam", "--modalities", "camera", "--force"))
+    summary = bag_dataset.from_bags(from_bag_args([tmp_path / "bag"], tmp_path / "cam", "--modalities", "camera", "--force"))
     assert summary["spec"]["modalities"] == ("camera",)
 
 
@@ -144,12 +138,12 @@ def test_label_intervals_and_csv_problems(tmp_path):
 def test_bags_it_cannot_use_are_clear_errors(gesture_recording, tmp_path, capsys):
     bag, _ = gesture_recording
     cases = [
-        (_args([tmp_path / "missing"], tmp_path / "a"), "no such bag"),
-        (_args([bag], tmp_path / "b", "--labels", "/robot/labels"), "no label topic /robot/labels"),
-        (_args([bag], tmp_path / "c", "--modalities", "camera"), "asks for camera, which not every bag records"),
-        (_args([bag], tmp_path / "d", "--val", "0.6", "--test", "0.5"), "leave some training data"),
-        (_args([bag], tmp_path / "e", "--labels", str(tmp_path / "none.csv")), "cannot read the label file"),
-        (_args([bag, bag], tmp_path / "f", "--labels", "a.csv", "--labels", "b.csv", "--labels", "c.csv"),
+        (from_bag_args([tmp_path / "missing"], tmp_path / "a"), "no such bag"),
+        (from_bag_args([bag], tmp_path / "b", "--labels", "/robot/labels"), "no label topic /robot/labels"),
+        (from_bag_args([bag], tmp_path / "c", "--modalities", "camera"), "asks for camera, which not every bag records"),
+        (from_bag_args([bag], tmp_path / "d", "--val", "0.6", "--test", "0.5"), "leave some training data"),
+        (from_bag_args([bag], tmp_path / "e", "--labels", str(tmp_path / "none.csv")), "cannot read the label file"),
+        (from_bag_args([bag, bag], tmp_path / "f", "--labels", "a.csv", "--labels", "b.csv", "--labels", "c.csv"),
          "--labels given 3 times for 2 bags"),
     ]
     for args, problem in cases:
@@ -158,7 +152,7 @@ def test_bags_it_cannot_use_are_clear_errors(gesture_recording, tmp_path, capsys
         assert problem in err and "Traceback" not in err, err
     (tmp_path / "exists").mkdir()
     (tmp_path / "exists" / "dataset.json").write_text(json.dumps({}))
-    assert bag_dataset.run(_args([bag], tmp_path / "exists")) == 2
+    assert bag_dataset.run(from_bag_args([bag], tmp_path / "exists")) == 2
     assert "use --force" in capsys.readouterr().err
 
 

@@ -170,8 +170,8 @@ def live_predictions(steps: Steps, bag: Path, weights: Path, gate: Path, out: Pa
         deadline = time.monotonic() + 180
         while not node.get_publishers_info_by_topic("sentryfuse/prediction") and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)
-        player = steps.start("replay", "-m", "sentryfuse_ros.cli", "replay", str(bag), "--wait-for-subscribers", "60",
-                             "--json", str(out / "replay.json"))
+        player = steps.start("replay", "-m", "sentryfuse_ros.cli", "replay", str(bag), "--topics", *played_topics(bag),
+                             "--wait-for-subscribers", "60", "--json", str(out / "replay.json"))
         while player.poll() is None:
             rclpy.spin_once(node, timeout_sec=0.05)
         end = time.monotonic() + 1.5  # the last tick's prediction
@@ -185,6 +185,21 @@ def live_predictions(steps: Steps, bag: Path, weights: Path, gate: Path, out: Pa
         steps.stop(node_process)
     timing = json.loads((out / "replay.json").read_text())["timing_error"]
     return {"predictions": predictions, "labels": labels, "timing": timing}
+
+
+def played_topics(bag: Path) -> list[str]:
+    """The bag's sensor and label topics: what the node and the listener subscribe to (waiting for a
+    subscriber to a recorded battery or prediction topic would wait in vain)."""
+    from sentryfuse_ros.bags.dataset import LABEL_TYPE, SENSOR_TYPES
+    from sentryfuse_ros.bags.replay import open_bag
+    from sentryfuse_ros.bags.types import normalise_msgtype
+
+    reader = open_bag(bag)
+    try:
+        return sorted({c.topic for c in reader.connections if normalise_msgtype(c.msgtype) in SENSOR_TYPES
+                       or (normalise_msgtype(c.msgtype) == LABEL_TYPE and c.topic.endswith("ground_truth"))})
+    finally:
+        reader.close()
 
 
 def offline_predictions(weights: Path, dataset: Path) -> dict:
