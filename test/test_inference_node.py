@@ -153,3 +153,60 @@ def test_a_failed_weights_load_is_not_remembered(ros_node, tiny_weights, tmp_pat
         assert present.successful, present.reason
     finally:
         node.destroy_node()
+
+
+def test_setting_weights_path_alone_deploys_a_model_of_another_task_with_its_gate(ros_node, tiny_weights, tmp_path):
+    """`ros2 param set /inference_node weights_path X` with gate_path empty: the gate beside X comes
+    with it, and the node serves X's task (its classes, modalities and IMU axes) from the next tick."""
+    import shutil
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rclpy.parameter import Parameter as NodeParameter
+
+    from conftest import ONE_LAYER
+    from sentryfuse_ros.data.spec import IMU_AXES, InputSpec
+    from sentryfuse_ros.model import SentryAttend
+    from sentryfuse_ros.model.checkpoint import backbone_sha256, checkpoint_paths, save_checkpoint
+    from sentryfuse_ros.model.gate_checkpoint import gate_beside, save_gate
+    from sentryfuse_ros.model.sentry_gate import SentryGate
+    from sentryfuse_ros.nodes import encode
+    from sentryfuse_ros.nodes.inference_node import InferenceNode
+    from sentryfuse_ros.nodes.lifecycle import autostart
+    from sentryfuse_ros.nodes.stamps import ns_to_stamp
+    from sentryfuse_ros.pruning.gate_training import gate_config_for
+
+    wrist = InputSpec(modalities=("imu",), class_names=("rest", "walk", "run"), imu_rate_hz=50.0,
+                      imu_window_samples=150, imu_axes=IMU_AXES[:3])
+    model = SentryAttend(replace(ONE_LAYER, input=wrist)).eval()
+    weights = save_checkpoint(model, tmp_path / "wrist" / "sentryattend")
+    weights_only = save_checkpoint(model, tmp_path / "alone" / "sentryattend")  # no gate beside it
+    save_gate(SentryGate(gate_config_for(model, hidden=16)), gate_beside(weights), backbone_sha256(weights))
+    digits_weights = tmp_path / "digits" / "sentryattend.safetensors"  # the tiny digits pair, as shipped
+    for source, target in [(tiny_weights[0], digits_weights), (tiny_weights[1], gate_beside(digits_weights))]:
+        for old, new in zip(checkpoint_paths(source), checkpoint_paths(target)):
+            new.parent.mkdir(exist_ok=True)
+            shutil.copy(old, new)
+    node = InferenceNode(parameter_overrides=[
+        NodeParameter("weights_path", value=str(digits_weights)),
+        NodeParameter("runtime", value="eager"), NodeParameter("prebuild_plans", value=False),
+    ])
+    try:
+        assert autostart(node)
+        assert node._loop.spec.modalities == ("camera", "imu", "audio")
+        unpaired = node.set_parameters([NodeParameter("weights_path", value=str(weights_only))])[0]
+        assert not unpaired.successful and "sentrygate" in unpaired.reason and "file not found" in unpaired.reason
+        deployed = node.set_parameters([NodeParameter("weights_path", value=str(weights))])[0]
+        assert deployed.successful, deployed.reason
+        node._reload.join(timeout=60)
+        node._on_tick()  # the tick switches to the reloaded model
+        assert node._loop.spec == wrist
+        assert node._consumable(0, ("camera", "imu", "audio")) == ("imu",)
+        # A robot IMU without the accelerometer this task reads: each message is refused with why.
+        no_accel = encode.imu_to_msg(np.zeros(6, np.float32), ns_to_stamp(10**18), "imu")
+        no_accel.linear_acceleration_covariance[0] = -1.0
+        assert "no linear acceleration (covariance[0] = -1), but accel_x, accel_y, accel_z are used" in node._read(
+            "imu", no_accel)
+    finally:
+        node.destroy_node()

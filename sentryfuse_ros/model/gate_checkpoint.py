@@ -34,6 +34,13 @@ def shipped_gate(name: str = "sentrygate") -> Path:
     return SHIPPED_WEIGHTS_DIR / f"{name}.safetensors"
 
 
+def gate_beside(weights: Path) -> Path:
+    """The gate a backbone is deployed with when none is named: `sentrygate.safetensors` in the
+    weights' folder (the shipped pair, and what `sentryfuse bench roundtrip` writes), so setting
+    weights_path alone deploys a model trained elsewhere together with its gate."""
+    return Path(weights).with_name(shipped_gate().name)
+
+
 def save_gate(gate: SentryGate, path, backbone_sha256: str, report: dict | None = None) -> Path:
     document = {
         "format": GATE_FORMAT,

@@ -45,7 +45,7 @@ from sentryfuse_ros.data.preprocess import InvalidInput
 from sentryfuse_ros.data.spec import describe_task
 from sentryfuse_ros.modalities import MODALITIES, subsets_of
 from sentryfuse_ros.model.checkpoint import CheckpointError, backbone_sha256, load_checkpoint, shipped_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
+from sentryfuse_ros.model.gate_checkpoint import gate_beside, load_gate
 from sentryfuse_ros.nodes.cpu_account import CpuAccount
 from sentryfuse_ros.nodes.decode import audio_from_msg, imu_sample_from_msg
 from sentryfuse_ros.nodes.diagnostics import OK, WARN, make_status
@@ -67,7 +67,7 @@ def load_models(weights_path: str, gate_path: str, runtime: str = "eager", num_t
     """A plan cache for these weights and the gate trained for them, whose plans run on `runtime`
     (pruning/runtime.py); CheckpointError if the files are unusable."""
     weights = Path(weights_path) if weights_path else shipped_checkpoint()
-    gate_file = Path(gate_path) if gate_path else shipped_gate()
+    gate_file = Path(gate_path) if gate_path else gate_beside(weights)
     backbone = load_checkpoint(weights).model
     gate = load_gate(gate_file, expected_backbone_sha256=backbone_sha256(weights)).gate
     return PlanCache(backbone, gate, runtime=runtime, num_threads=num_threads)

@@ -71,7 +71,7 @@ def change_thresholds(values) -> ChangeThresholds:
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("weights_path", "", "SentryAttend checkpoint (.safetensors + .json); empty: the shipped weights"),
-    ParamSpec("gate_path", "", "SentryGate checkpoint trained for those weights; empty: the shipped gate"),
+    ParamSpec("gate_path", "", "SentryGate checkpoint trained for those weights; empty: sentrygate.safetensors beside them"),
     ParamSpec("prune_ratio", AUTO_RATIO,
               f"fraction of heads and FFN channels to remove; {AUTO_RATIO:g} = automatic from the power level",
               minimum=AUTO_RATIO, maximum=MAX_RATIO),

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from sentryfuse_ros.model.checkpoint import backbone_sha256, load_checkpoint, shipped_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import save_gate, shipped_gate
+from sentryfuse_ros.model.gate_checkpoint import gate_beside, save_gate
 from sentryfuse_ros.pruning.gate_targets import CHANNEL_CRITERIA, HEAD_CRITERIA
 from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, train_gate
 from sentryfuse_ros.pruning.method import Calibration
@@ -19,7 +19,9 @@ from sentryfuse_ros.training.data import LabelledTensors, check_same_task, load_
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     defaults = GateTrainingConfig()
     parser.add_argument("--checkpoint", type=Path, default=shipped_checkpoint(), help="SentryAttend backbone")
-    parser.add_argument("--out", type=Path, default=shipped_gate(), help="where to write the gate")
+    parser.add_argument("--out", type=Path,
+                        help="where to write the gate (default: sentrygate.safetensors beside the checkpoint, "
+                             "where inference_node looks for it)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="picks the calibration examples and the gate's init")
     parser.add_argument("--examples", type=int, default=defaults.examples_per_subset, help="calibration examples per subset")
     parser.add_argument("--calibration-split", choices=("val", "train"), default="val",
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     gate, report = train_gate(backbone, calibration, heldout, config)
     report["calibration_split"] = args.calibration_split
     report["train_seconds"] = round(time.perf_counter() - started, 1)
-    path = save_gate(gate, args.out, backbone_sha256=backbone_sha256(args.checkpoint), report=report)
+    path = save_gate(gate, args.out or gate_beside(args.checkpoint), backbone_sha256=backbone_sha256(args.checkpoint), report=report)
     print(f"saved {path} ({report['train_seconds']} s); fit loss {report['fit_loss_first_last'][0]:.3f} -> "
           f"{report['fit_loss_first_last'][1]:.3f}")
     choice = report["refinement"]

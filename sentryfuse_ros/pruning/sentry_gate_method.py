@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import Tensor
 
 from sentryfuse_ros.model.checkpoint import backbone_sha256, shipped_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import load_gate, shipped_gate
+from sentryfuse_ros.model.gate_checkpoint import gate_beside, load_gate
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate
 from sentryfuse_ros.pruning.bias_compensation import with_bias_compensation
@@ -60,11 +60,12 @@ class SentryGateMethod:
         refinement: str | None = None,
         name: str = "sentrygate",
     ):
-        """Use `gate`, or load the gate at `gate_path` (default: shipped) after checking that it was
-        trained for the backbone at `backbone_path` (default: shipped)."""
+        """Use `gate`, or load the gate at `gate_path` (default: the one beside the backbone) after
+        checking that it was trained for the backbone at `backbone_path` (default: shipped)."""
         if gate is None:
-            backbone = backbone_sha256(backbone_path or shipped_checkpoint())
-            gate = load_gate(gate_path or shipped_gate(), expected_backbone_sha256=backbone).gate
+            backbone_path = backbone_path or shipped_checkpoint()
+            gate = load_gate(gate_path or gate_beside(backbone_path),
+                             expected_backbone_sha256=backbone_sha256(backbone_path)).gate
         self.name = name
         self.gate = gate
         self.refinement = refinement  # None: the gate's own choice
