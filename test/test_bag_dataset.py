@@ -41,7 +41,8 @@ def test_a_gesture_bag_becomes_the_recordings_windows(gesture_recording, tmp_pat
     # gesture and 0.5 s of rest) per window, the dataset's four classes in natural order.
     assert spec.modalities == ("imu",) and spec.imu_rate_hz == 10.0 and spec.imu_axes == IMU_AXES
     assert spec.imu_window_samples == 105 and set(spec.class_names) == {"Standing", "Running", "Walking", "Badminton"}
-    assert sum(summary["splits"].values()) == GESTURES and summary["splits"]["test"] == 2
+    assert sum(summary["intervals_per_split"].values()) == GESTURES and summary["splits"]["test"] == 2
+    assert summary["splits"]["train"] == 4 * summary["intervals_per_split"]["train"]  # one per tick phase
     assert summary["bags"][0]["rejected"] == {} and summary["bags"][0]["skipped"] == {}
     # Each sample is exactly the preprocessing of the newest 10.5 s of the IMU stream at its end
     # (its gesture and the rest after it): the window the node holds at its last tick before the
@@ -59,7 +60,7 @@ def test_a_gesture_bag_becomes_the_recordings_windows(gesture_recording, tmp_pat
             torch.testing.assert_close(tensor, expected, rtol=0, atol=2e-6)
             assert spec.class_names[label] == names[row // 105]
             seen += 1
-    assert seen == GESTURES
+    assert seen == summary["splits"]["train"] + 4
 
 
 def test_labels_from_a_csv_and_a_window_length_chosen(gesture_recording, tmp_path):
@@ -67,7 +68,7 @@ def test_labels_from_a_csv_and_a_window_length_chosen(gesture_recording, tmp_pat
     summary = bag_dataset.from_bags(from_bag_args([bag], tmp_path / "ds", "--labels", str(bag / "labels.csv"),
                                           "--imu-window-s", "4", "--block", "1"))
     assert summary["spec"]["imu_window_samples"] == 40
-    assert sum(summary["splits"].values()) == GESTURES  # each CSV interval ends inside its gesture
+    assert sum(summary["intervals_per_split"].values()) == GESTURES  # each CSV interval ends inside its gesture
 
 
 def _digits_like_bag(path, samples: int) -> list[str]:
@@ -102,11 +103,12 @@ def test_a_three_sensor_bag_gives_the_digits_shapes_and_the_frames_of_its_sample
     recorded, spec = load_recorded_split(tmp_path / "ds", "train")
     assert spec.modalities == ("camera", "imu", "audio") and spec.image_channels == 1
     assert (spec.imu_rate_hz, spec.imu_window_samples, spec.audio_rate_hz, spec.audio_window_s) == (100.0, 200, 16000, 2.0)
-    assert summary["bags"][0]["samples"] == 10 and len(recorded) == 10
-    source = SyntheticSource(10)
-    for k in range(10):  # one split, in recording order
-        assert spec.class_names[recorded.labels[k]] == labels[k]
-        torch.testing.assert_close(recorded.inputs["camera"][k], image_tensor(source.sample(k).image, spec=spec))
+    assert summary["bags"][0]["samples"] == 10 and 10 < len(recorded) <= 40  # up to four tick phases each
+    source, first_ns = SyntheticSource(10), int(recorded.stamps_ns.min())
+    for row, stamp in enumerate(recorded.stamps_ns.tolist()):
+        k = int((stamp - first_ns) // (SAMPLE_PERIOD_S * NS_PER_S))  # the sample playing at the window's end
+        assert spec.class_names[recorded.labels[row]] == labels[k]
+        torch.testing.assert_close(recorded.inputs["camera"][row], image_tensor(source.sample(k).image, spec=spec))
     # --modalities keeps a subset; a modality the bag lacks is refused.
     summary = bag_dataset.from_bags(from_bag_args([tmp_path / "bag"], tmp_path / "cam", "--modalities", "camera", "--force"))
     assert summary["spec"]["modalities"] == ("camera",)

@@ -6,7 +6,10 @@ Each bag's sensor messages are deserialized as the node receives them (rclpy), i
 node's decoders, SensorWindows, scene segmentation) with ticks at --rate-hz (the shipped full
 power rate, 10 Hz, by default). A labelled interval's sample is the model input of the last tick
 inside it: the prediction in force at its end, which is how the live node is scored. So a model
-trained on the dataset sees what the node will feed it (tested: live equals offline).
+trained on the dataset sees what the node will feed it. A live node's ticks keep no phase with
+its sensors, so the loop runs at --phases tick phases (4): a training interval gives a sample per
+phase (windows ending up to one tick apart, all of them windows the node may predict on);
+validation and test keep the one at half a tick, the mean offset.
 
 The input spec comes from the data: modalities (the sensor topics found), image channels (the
 encoding: mono -> 1, colour -> 3), IMU rate (median stamp interval) and axes (the fields the IMU
@@ -55,6 +58,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--imu-window-s", type=float, help="IMU window (default: the median label interval)")
     parser.add_argument("--audio-window-s", type=float, help="audio window (default: the median label interval)")
     parser.add_argument("--rate-hz", type=float, default=10.0, help="the node's tick rate the samples are cut at (10)")
+    parser.add_argument("--phases", type=int, default=4,
+                        help="training samples per interval, cut at this many tick phases (a live node's ticks keep no "
+                             "phase with its sensors); validation and test take one (4)")
     parser.add_argument("--val", type=float, default=0.15, help="fraction of samples for validation (0.15)")
     parser.add_argument("--test", type=float, default=0.15, help="fraction of samples for testing (0.15)")
     parser.add_argument("--block", type=int, default=8, help="consecutive samples kept in one split (8)")
@@ -127,6 +133,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise BagError(f"--val {args.val} and --test {args.test} must be fractions that leave some training data")
     if args.block < 1:
         raise BagError(f"--block must be at least 1, got {args.block}")
+    if args.phases < 1:
+        raise BagError(f"--phases must be at least 1, got {args.phases}")
 
 
 def _plan_source(path: Path, reader, label: str | None) -> BagSource:
@@ -298,8 +306,15 @@ def _intervals(source: BagSource) -> list[LabelInterval]:
     return intervals_from_topic(labels, end_ns)
 
 
+def tick_phases(count: int) -> list[float]:
+    """Tick phases the samples are cut at: half a tick first (the mean offset of a live node's
+    ticks; the phase of validation and test samples), then evenly around the tick."""
+    return [(0.5 + k / count) % 1.0 for k in range(count)]
+
+
 def _cut(source: BagSource, spec, args: argparse.Namespace) -> dict:
-    """This bag's samples: the node's model inputs at the end of each interval."""
+    """This bag's samples: per interval, the node's model inputs at its last tick inside it, at
+    each tick phase (the first phase's sample first)."""
     from sentryfuse_ros.nodes.offline_loop import replay
 
     start_ns = source.reader.start_time
@@ -311,26 +326,34 @@ def _cut(source: BagSource, spec, args: argparse.Namespace) -> dict:
         first_reason.setdefault(name, problem)
 
     connections = [c for m in spec.modalities for c in source.sensors[m]]
-    timeline = (((log_ns - start_ns) / NS_PER_S, modality, msg) for log_ns, modality, msg in _messages(source, connections))
     duration_s = (source.reader.end_time - start_ns) / NS_PER_S + 1.0 / args.rate_hz
-    result = replay(timeline, duration_s, args.rate_hz, "rate", "", spec=spec, reject=reject)
-    # Interval ends on the log-time clock, where the ticks are.
-    samples, skipped = [], Counter()
-    tick = 0
-    for interval in source.intervals:
-        end_s = (interval.end_ns + source.clock_offset_ns - start_ns) / NS_PER_S
-        begin_s = (interval.start_ns + source.clock_offset_ns - start_ns) / NS_PER_S
-        while tick + 1 < len(result.times_s) and result.times_s[tick + 1] <= end_s:
-            tick += 1
-        if not result.times_s or not begin_s <= result.times_s[tick] <= end_s:
-            skipped["no tick with data inside the interval"] += 1
-            continue
-        missing = [m for m in spec.modalities if m not in result.inputs[tick]]
-        if missing:
-            skipped[f"no {'+'.join(missing)} window at its end"] += 1
-            continue
-        samples.append((interval, result.inputs[tick], result.stamps_ns[tick]))
-    return {"bag": str(source.path), "samples": samples, "skipped": dict(skipped), "ticks": result.ticks,
+    # Interval bounds on the log-time clock, where the ticks are.
+    bounds = [((i.start_ns + source.clock_offset_ns - start_ns) / NS_PER_S,
+               (i.end_ns + source.clock_offset_ns - start_ns) / NS_PER_S) for i in source.intervals]
+    per_interval: list[list] = [[] for _ in source.intervals]
+    skipped, ticks = Counter(), 0
+    for number, phase in enumerate(tick_phases(args.phases)):
+        timeline = (((log_ns - start_ns) / NS_PER_S, modality, msg)
+                    for log_ns, modality, msg in _messages(source, connections))
+        result = replay(timeline, duration_s, args.rate_hz, "rate", "", spec=spec,
+                        reject=reject if number == 0 else lambda *_: None, tick_phase=phase)
+        ticks += result.ticks
+        tick = 0
+        for index, (begin_s, end_s) in enumerate(bounds):
+            # The interval is [begin, end): a tick at its end already holds the next one's data.
+            while tick + 1 < len(result.times_s) and result.times_s[tick + 1] < end_s:
+                tick += 1
+            why = None
+            if not result.times_s or not begin_s <= result.times_s[tick] < end_s:
+                why = "no tick with data inside the interval"
+            elif any(m not in result.inputs[tick] for m in spec.modalities):
+                why = f"no {'+'.join(m for m in spec.modalities if m not in result.inputs[tick])} window at its end"
+            if why is None and (number == 0 or per_interval[index]):
+                per_interval[index].append((result.inputs[tick], result.stamps_ns[tick]))
+            elif number == 0:
+                skipped[why] += 1  # an interval is kept only with its first phase's sample
+    samples = [(interval, cuts) for interval, cuts in zip(source.intervals, per_interval) if cuts]
+    return {"bag": str(source.path), "samples": samples, "skipped": dict(skipped), "ticks": ticks,
             "rejected": {name: {"count": n, "first": first_reason[name]} for name, n in rejected.items()},
             "clock_offset_ms": round(source.clock_offset_ns / 1e6, 3), "intervals": len(source.intervals)}
 
@@ -340,19 +363,22 @@ def _write(out: Path, spec, measured: dict, per_bag: list[dict], args: argparse.
 
     from sentryfuse_ros.data.recorded import RecordedSplit, input_shapes, save_dataset
 
-    everything = [sample for bag in per_bag for sample in bag["samples"]]
+    everything = [sample for bag in per_bag for sample in bag["samples"]]  # (interval, [(inputs, stamp)...])
     if not everything:
         reasons = {reason: n for bag in per_bag for reason, n in bag["skipped"].items()}
         raise BagError(f"no sample could be cut from the bags: {reasons}")
     assignment = split_blocks(len(everything), args.block, args.val, args.test, args.seed)
     splits = {}
     for split in ("train", "val", "test"):
-        rows = [sample for sample, where in zip(everything, assignment) if where == split]
-        inputs = {m: torch.cat([r[1][m] for r in rows]) if rows else torch.zeros((0, *shape))
+        # Training takes every phase's sample of an interval, validation and test the first.
+        rows = [(interval, cut) for (interval, cuts), where in zip(everything, assignment) if where == split
+                for cut in (cuts if split == "train" else cuts[:1])]
+        inputs = {m: torch.cat([cut[0][m] for _, cut in rows]) if rows else torch.zeros((0, *shape))
                   for m, shape in input_shapes(spec).items()}
-        labels = torch.tensor([spec.class_names.index(r[0].name) for r in rows], dtype=torch.long)
-        splits[split] = RecordedSplit(inputs, labels, torch.tensor([r[2] for r in rows], dtype=torch.long))
-    provenance = {"bags": [bag["bag"] for bag in per_bag], "rate_hz": args.rate_hz, "block": args.block,
+        labels = torch.tensor([spec.class_names.index(interval.name) for interval, _ in rows], dtype=torch.long)
+        splits[split] = RecordedSplit(inputs, labels, torch.tensor([cut[1] for _, cut in rows], dtype=torch.long))
+    provenance = {"bags": [bag["bag"] for bag in per_bag], "rate_hz": args.rate_hz, "phases": args.phases,
+                  "block": args.block,
                   "seed": args.seed, "measured": measured, "labels": args.labels or ["ground_truth topic"]}
     save_dataset(out, spec, splits, provenance)
     return {
@@ -360,6 +386,7 @@ def _write(out: Path, spec, measured: dict, per_bag: list[dict], args: argparse.
         "spec": spec.to_dict(),
         "measured": measured,
         "splits": {split: len(data) for split, data in splits.items()},
+        "intervals_per_split": {split: assignment.count(split) for split in splits},
         "classes": dict(sorted(Counter(s[0].name for s in everything).items(), key=lambda kv: _natural(kv[0]))),
         "bags": [{key: value for key, value in bag.items() if key != "samples"} | {"samples": len(bag["samples"])}
                  for bag in per_bag],
@@ -384,7 +411,8 @@ def print_summary(summary: dict) -> None:
     from sentryfuse_ros.data.spec import InputSpec, describe_task
 
     print(f"dataset {summary['dataset']}: {describe_task(InputSpec.from_dict(summary['spec']))}")
-    print("splits: " + ", ".join(f"{split} {n}" for split, n in summary["splits"].items()))
+    print("splits: " + ", ".join(f"{split} {n} samples of {summary['intervals_per_split'][split]} intervals"
+                                 for split, n in summary["splits"].items()))
     print("samples per class: " + ", ".join(f"{name} {n}" for name, n in summary["classes"].items()))
     for bag in summary["bags"]:
         line = f"  {bag['bag']}: {bag['samples']} of {bag['intervals']} intervals, clock offset {bag['clock_offset_ms']} ms"

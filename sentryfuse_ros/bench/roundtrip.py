@@ -9,8 +9,9 @@ while the bag replays, with the issue's bag targets measured on the way.
    10 Hz, the rate the dataset was cut at) while `sentryfuse replay` plays the bag; the replay's
    timing error against the recorded log times;
 5. live accuracy (each label interval scored by the prediction in force at its end, as the
-   dataset was cut) against the model's offline accuracy on the dataset's samples, over every
-   interval and over the test split's.
+   dataset was cut) against the model's offline accuracy on the dataset's samples (the one cut at
+   half a tick), over every interval (the target: does the node feed the model what the dataset
+   holds?) and over the test split's (how well the model does on intervals it never saw).
 
 Every step is one of the product's own commands, run as a process; their logs and outputs stay in
 --out. The figures are printed and written as JSON (roundtrip.json).
@@ -122,7 +123,9 @@ def roundtrip(out: Path, args: argparse.Namespace) -> dict:
     }
     figures = {"lost_messages": record and record["lost"], "record_cpu_cores": record and record["cpu_cores"],
                "replay_timing_p99_ms": live["timing"]["p99_ms"],
-               "live_minus_offline_points": report["test"]["live_minus_offline_points"]}
+               # Over every interval: the question is whether the node feeds the model what the
+               # dataset holds, and 149 intervals resolve it to 0.7 points (the test split's 24, to 4).
+               "live_minus_offline_points": report["all"]["live_minus_offline_points"]}
     report["targets"] = {name: {"value": value, "limit": f"{TARGETS[name][1]} {TARGETS[name][0]}",
                                 "met": _meets(value, *TARGETS[name])}
                          for name, value in figures.items() if value is not None}  # a given bag: nothing recorded

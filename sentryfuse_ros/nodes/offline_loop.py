@@ -47,11 +47,11 @@ def _refuse(name: str, problem: str) -> None:
 
 def replay(messages, duration_s: float, rate_hz: float, trigger: str, shed: str,
            config: LoopConfig = LoopConfig(), spec: InputSpec = INPUT_SPEC,
-           reject: Callable[[str, str], None] = _refuse) -> Replay:
+           reject: Callable[[str, str], None] = _refuse, tick_phase: float = TICK_PHASE) -> Replay:
     """Run the loop over `messages`, an iterable of (t, sensor, message) in time order (t: virtual
     seconds; read lazily, so a long recording is never all in memory), ticking at rate_hz for duration_s; every modality of the spec that the level does not shed is
     wanted (alive throughout). A message the node would reject goes to `reject(sensor, reason)`
-    (by default: raise, for streams that must be clean)."""
+    (by default: raise, for streams that must be clean). Ticks fall at (k + tick_phase) / rate_hz."""
     loop = PredictionLoop(config, reject, spec=spec)
     loop.watch_change(trigger == "change")
     level = LevelPolicy(0.0, rate_hz, trigger, parse_modalities(shed, "shed"))
@@ -63,7 +63,7 @@ def replay(messages, duration_s: float, rate_hz: float, trigger: str, shed: str,
     imu_batch: list[tuple[int, np.ndarray]] = []
     imu_frame = ""
     for tick in range(int(duration_s * rate_hz)):
-        now = (tick + TICK_PHASE) * period
+        now = (tick + tick_phase) * period
         while upcoming is not None and upcoming[0] <= now:
             _, sensor, msg = upcoming
             upcoming = next(pending, None)
