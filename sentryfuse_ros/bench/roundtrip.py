@@ -108,6 +108,7 @@ def roundtrip(out: Path, args: argparse.Namespace) -> dict:
     steps.run("gate_train", "gate", "train", "--data", str(dataset), "--checkpoint", str(weights), "--out", str(gate),
               "--steps", str(args.gate_steps))
     live = live_predictions(steps, bag, weights, gate, out)
+    (out / "live.json").write_text(json.dumps(live) + "\n")  # what was heard, for a second look
     offline = offline_predictions(weights, dataset)
     made = json.loads((out / "dataset.json").read_text())
     record = json.loads((out / "record.json").read_text()) if not args.bag else None
@@ -206,7 +207,8 @@ def played_topics(bag: Path) -> list[str]:
 
 
 def offline_predictions(weights: Path, dataset: Path) -> dict:
-    """{split: [(window end stamp ns, true label, predicted label)]} of the model on the dataset."""
+    """{split: [(window end stamp ns, true label, predicted label)]} of the model on the dataset, in
+    the dataset's order (an interval's first cut first)."""
     import torch
 
     from sentryfuse_ros.data.recorded import load_recorded_split
@@ -259,7 +261,13 @@ def compare(live: dict, offline: dict, recorded_labels: list[tuple[int, str]]) -
             in_force[index] = label
 
     def part(splits) -> dict:
-        rows = [(stamp, truth, guess) for split in splits for stamp, truth, guess in offline[split]]
+        # One sample per interval: the first cut (at half a tick; training has one per tick phase).
+        rows, seen = [], set()
+        for stamp, truth, guess in (row for split in splits for row in offline[split]):
+            interval = bisect.bisect_right(starts, stamp) - 1
+            if interval not in seen:
+                seen.add(interval)
+                rows.append((stamp, truth, guess))
         live_rows = [(truth, in_force.get(bisect.bisect_right(starts, stamp) - 1)) for stamp, truth, _ in rows]
         live_acc = _accuracy(live_rows)
         offline_acc = _accuracy([(truth, guess) for _, truth, guess in rows])
