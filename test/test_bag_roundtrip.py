@@ -33,7 +33,7 @@ def _roundtrip(out, *options) -> dict:
 def _check_live_equals_offline(report: dict) -> None:
     assert report["labels_heard"] == report["intervals"] and report["intervals_without_prediction"] == 0
     every = report["all"]
-    assert every["samples"] == sum(report["dataset"].values())
+    assert every["samples"] == sum(report["dataset_intervals"].values())
     # The dataset was cut as the node cuts its windows: the live node predicts what the model
     # predicts offline on the dataset's samples (a tick landing on the other side of a frame can
     # change one of them, hence not 1.0).

@@ -118,7 +118,8 @@ def roundtrip(out: Path, args: argparse.Namespace) -> dict:
             "seconds": args.record_s, "lost": record["lost"], "cpu_cores": record["cpu_cores"],
             "messages": {topic: row["recorded"] for topic, row in record["topics"].items()}},
         "task": made["spec"],
-        "dataset": made["splits"],
+        "dataset": made["splits"],  # samples (training: one per tick phase)
+        "dataset_intervals": made["intervals_per_split"],
         "replay_timing_ms": live["timing"],
         **compare(live, offline, bag_labels(bag)),
     }
