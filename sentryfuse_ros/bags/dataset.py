@@ -251,7 +251,8 @@ def _spec_from(sources: list[BagSource], args: argparse.Namespace):
             measured.setdefault("audio_rate_hz", set()).update(msg.sample_rate for msg in probe["audio"])
     if not intervals:
         raise BagError("no labelled interval in the bags")
-    median_s = statistics.median((i.end_ns - i.start_ns) / NS_PER_S for i in intervals)
+    # To 10 ms: stamp jitter would otherwise make a 2 s sample a 1.99999 s window.
+    median_s = round(statistics.median((i.end_ns - i.start_ns) / NS_PER_S for i in intervals), 2)
     if "camera" in modalities:
         if len(measured["image_channels"]) > 1:
             raise BagError(f"the bags mix grey and colour images ({', '.join(sorted(measured['image_encodings']))})")
