@@ -439,6 +439,7 @@ def test_the_audio_level_is_the_newest_quarter_second():
 # ----------------------------------------------------------------------------- calibration
 
 
+@pytest.mark.slow  # replays a dozen samples through every detector (~5 s)
 def test_calibration_report_on_synthetic_samples():
     report = calibration_report(SyntheticSource(12), static_s=2.0, seed=1)
     camera, imu, audio = report["camera"], report["imu"], report["audio"]

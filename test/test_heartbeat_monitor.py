@@ -322,6 +322,7 @@ class InProcessMonitor:
         self.peer.destroy_node()
 
 
+@pytest.mark.slow  # seconds of timed waits on a live monitor
 def test_a_stalled_monitor_does_not_kill_a_sensor_whose_frames_kept_arriving(ros_node):  # rclpy is up
     # The monitor is not spun for 2 s (> timeout) while frames keep coming; afterwards its
     # watchdog and the newest frame are ready in the same executor cycle. The timeout is long
@@ -353,6 +354,7 @@ def test_a_busy_monitor_ages_stamps_from_arrival_not_from_handling(ros_node):  #
         rig.close()
 
 
+@pytest.mark.slow  # seconds of timed waits on a live monitor
 def test_the_check_period_follows_the_power_level_live_and_bad_values_are_rejected(ros_node):  # rclpy is up
     # A 0.5 s check period at critical: the monitor looks at most once per 0.5 s (a count from
     # its own diagnostics, so a busy machine can only lower it); back at full: period 0 at once.

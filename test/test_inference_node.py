@@ -127,6 +127,7 @@ def test_missing_weights_fail_configure_with_a_clear_message(processes, tmp_path
     assert "file not found" in processes.log(process)
 
 
+@pytest.mark.slow  # loads and plans twice (~4 s)
 def test_a_failed_weights_load_is_not_remembered(ros_node, tiny_weights, tmp_path):
     """Setting a path whose file is missing fails; once the file is there, the same path works."""
     import shutil

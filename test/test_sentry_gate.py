@@ -89,6 +89,7 @@ def test_head_removal_loss_is_the_measured_loss_of_the_compensated_removal():
         assert losses[layer][head].item() == pytest.approx(loss(removed) - loss(model), abs=1e-5)
 
 
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_gate_fits_its_targets_and_reports_rank_correlation(trained):
     _, _, report = trained
     first, last = report["fit_loss_first_last"]
@@ -98,6 +99,7 @@ def test_gate_fits_its_targets_and_reports_rank_correlation(trained):
         assert -1.0 <= subset_report["gate_spearman_channels"] <= 1.0
 
 
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_different_modality_subsets_give_different_plans(trained):
     model, gate, _ = trained
     plans = {subset: gate_plan(gate, model, subset, 0.5, "none") for subset in MODALITY_SUBSETS}
@@ -106,6 +108,7 @@ def test_different_modality_subsets_give_different_plans(trained):
 
 
 @pytest.mark.parametrize("ratio", [0.1, 0.3, 0.6])
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_gate_plan_has_the_right_counts_and_slices_exactly(trained, ratio):
     model, gate, _ = trained
     plan = SentryGateMethod(gate=gate).plan(model, ("imu", "audio"), ratio, calibration=None, seed=0)
@@ -114,6 +117,7 @@ def test_gate_plan_has_the_right_counts_and_slices_exactly(trained, ratio):
     torch.testing.assert_close(sliced_model(model, plan)(inputs), masked_model(model, plan)(inputs), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_bias_compensation_changes_only_biases(trained):
     model, gate, _ = trained
     plain = gate_plan(gate, model, ("camera",), 0.4, "none")
@@ -122,6 +126,7 @@ def test_bias_compensation_changes_only_biases(trained):
     assert all(layer.ffn_bias_correction.abs().sum() > 0 for layer in compensated.layers)
 
 
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_gate_checkpoint_round_trip_and_backbone_check(trained, tmp_path):
     model, gate, report = trained
     path = save_gate(gate, tmp_path / "gate", backbone_sha256="abc", report=report)
@@ -138,6 +143,7 @@ def test_gate_checkpoint_round_trip_and_backbone_check(trained, tmp_path):
         load_gate(path)
 
 
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_refinement_is_chosen_on_heldout_data_and_followed_by_the_plans(trained):
     model, gate, report = trained
     choice = report["refinement"]
@@ -154,6 +160,7 @@ def test_refinement_is_chosen_on_heldout_data_and_followed_by_the_plans(trained)
     assert gate_plan(gate, model, subset, 0.55, "mask_tuning") == gate_plan(gate, model, subset, 0.55, "none")
 
 
+@pytest.mark.slow  # trains a gate (the module's `trained` fixture, ~10 s)
 def test_stored_tuning_scales_reproduce_mask_tuning_of_the_gate_plan(trained):
     model, gate, _ = trained
     subset, budget = ("audio",), 0.3

@@ -62,6 +62,10 @@ def process_group() -> Iterator[Launch]:
     dist.init_process_group("gloo", rank=launch.rank, world_size=launch.world_size)
     try:
         yield launch
+        # No rank tears the group down while another still has a collective in flight (rank 0's
+        # last broadcast): gloo aborted the process there ("terminate called without an active
+        # exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
