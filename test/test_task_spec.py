@@ -129,3 +129,15 @@ def test_recorded_datasets_save_load_and_refuse_bad_files(tmp_path):
     (directory / "dataset.json").write_text("{")
     with pytest.raises(DatasetError, match="not valid JSON"):
         load_recorded_split(directory, "train")
+
+
+def test_train_refuses_to_fine_tune_a_checkpoint_of_another_task(tmp_path, capsys):
+    from sentryfuse_ros import cli
+
+    directory = save_dataset(tmp_path / "wrist", WRIST, {s: _split(WRIST, 4) for s in ("train", "val", "test")}, {})
+    digits = save_checkpoint(SentryAttend(ONE_LAYER), tmp_path / "digits")
+    code = cli.main(["train", "--data", str(directory), "--init", str(digits), "--out", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "trained for another task" in err and "modalities, class_names" in err
+    assert not (tmp_path / "run").exists()

@@ -137,6 +137,21 @@ def test_dropped_modality_tensors_are_never_read(tmp_path, monkeypatch):
     assert len(set(subsets_per_step)) > 3
 
 
+def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_input_statistics(tmp_path):
+    start = train(tiny_config(epochs=1), learnable_data(64, 0), learnable_data(16, 1), tmp_path / "a", progress=False)
+    init = load_checkpoint(start.checkpoint).model.train()
+    before = {name: tensor.clone() for name, tensor in init.state_dict().items()}
+    # A zero learning rate leaves every weight where it started: the run began from the checkpoint.
+    frozen = tiny_config(epochs=1, peak_lr=0.0, min_lr=0.0)
+    other_data = learnable_data(64, 5)
+    result = train(frozen, other_data, learnable_data(16, 1), tmp_path / "b", progress=False, init=init)
+    after = load_checkpoint(result.checkpoint).model.state_dict()
+    for name, tensor in before.items():  # input statistics too: not refitted to the new data
+        torch.testing.assert_close(after[name], tensor, rtol=0, atol=0, msg=name)
+    with pytest.raises(ValueError, match="not the config's model"):
+        train(tiny_config(model=replace(ONE_LAYER, d_model=32)), other_data, other_data, tmp_path / "c", init=init)
+
+
 def test_train_command_is_registered_with_its_variants():
     result = subprocess.run([sys.executable, "-m", "sentryfuse_ros.cli", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

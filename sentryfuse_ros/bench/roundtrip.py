@@ -43,6 +43,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="what sensor_sim plays: the digits test split (dataset) or synthetic samples")
     parser.add_argument("--record-s", type=float, default=300.0, help="seconds recorded (300: the issue's 5 minutes)")
     parser.add_argument("--sample-period-s", type=float, default=2.0, help="seconds each sample plays")
+    parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                        help="fine-tune this checkpoint instead of training from scratch (e.g. the shipped weights on "
+                             "a digits recording); the dataset is cut with its windows")
     parser.add_argument("--epochs", type=int, default=40, help="training epochs")
     parser.add_argument("--batch-size", type=int, default=32, help="training batch size")
     parser.add_argument("--block", type=int, default=8, help="consecutive samples kept in one split (from-bag --block)")
@@ -101,9 +104,10 @@ def roundtrip(out: Path, args: argparse.Namespace) -> dict:
     dataset, run_dir = out / "dataset", out / "model"
     bag = args.bag.resolve() if args.bag else record_bag(steps, out, args)
     steps.run("from_bag", "data", "from-bag", str(bag), "--name", str(dataset), "--force", "--block", str(args.block),
-              "--json", str(out / "dataset.json"))
+              "--json", str(out / "dataset.json"), *init_windows(args.init))
     steps.run("train", "train", "--data", str(dataset), "--out", str(run_dir), "--epochs", str(args.epochs),
-              "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--no-progress")
+              "--batch-size", str(args.batch_size), "--threads", str(args.threads), "--no-progress",
+              *(["--init", str(args.init)] if args.init else []))
     weights, gate = run_dir / "sentryattend.safetensors", run_dir / "sentrygate.safetensors"
     steps.run("gate_train", "gate", "train", "--data", str(dataset), "--checkpoint", str(weights), "--out", str(gate),
               "--steps", str(args.gate_steps))
@@ -132,6 +136,16 @@ def roundtrip(out: Path, args: argparse.Namespace) -> dict:
                                 "met": _meets(value, *TARGETS[name])}
                          for name, value in figures.items() if value is not None}  # a given bag: nothing recorded
     return report
+
+
+def init_windows(init: Path | None) -> list[str]:
+    """from-bag options that cut the windows a checkpoint to fine-tune takes."""
+    if init is None:
+        return []
+    from sentryfuse_ros.model.checkpoint import load_checkpoint
+
+    spec = load_checkpoint(init).model.config.input
+    return ["--imu-window-s", f"{spec.imu_window_s:g}", "--audio-window-s", f"{spec.audio_window_s:g}"]
 
 
 def record_bag(steps: Steps, out: Path, args: argparse.Namespace) -> Path:

@@ -39,14 +39,18 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="override the seed (default 0)")
     parser.add_argument("--batch-size", type=int, help="override the batch size (default 128; smaller for a small dataset)")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process (default 2)")
+    parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
+                        help="fine-tune this checkpoint (its architecture and input statistics) instead of starting "
+                             "from scratch; its task must be the dataset's, e.g. the shipped weights on a digits recording")
     parser.add_argument("--max-train-samples", type=int, help="train on the first N training samples (quick runs)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sentryfuse_ros.training.config import variant_config
     from sentryfuse_ros.data.recorded import DatasetError
-    from sentryfuse_ros.training.data import load_labelled_split
+    from sentryfuse_ros.model.checkpoint import CheckpointError, load_checkpoint
+    from sentryfuse_ros.training.config import variant_config
+    from sentryfuse_ros.training.data import check_same_task, load_labelled_split
     from sentryfuse_ros.training.distributed import process_group
     from sentryfuse_ros.training.trainer import train
 
@@ -56,13 +60,18 @@ def run(args: argparse.Namespace) -> int:
     with process_group() as launch:
         try:
             train_data, val_data = load_labelled_split("train", args.data), load_labelled_split("val", args.data)
-        except DatasetError as error:
+            init = load_checkpoint(args.init).model.train() if args.init else None
+            if init is not None:
+                check_same_task(init.config.input, train_data, args.data)
+        except (DatasetError, CheckpointError) as error:
             print(f"sentryfuse train: error: {error}", file=sys.stderr)
             return 2
         if args.max_train_samples is not None:
             train_data = train_data.head(args.max_train_samples)
-        config = replace(config, model=replace(config.model, input=train_data.spec))  # the model takes the data's task
-        result = train(config, train_data, val_data, args.out, progress=not args.no_progress)
+        # The model takes the data's task: a new one of the variant, or the checkpoint fine-tuned.
+        model = init.config if init is not None else replace(config.model, input=train_data.spec)
+        config = replace(config, model=model)
+        result = train(config, train_data, val_data, args.out, progress=not args.no_progress, init=init)
     if not launch.is_main:
         return 0
     print(f"best epoch {result.best_epoch}: validation score {result.best_val_score:.4f} in {result.seconds / 60:.1f} min")

@@ -56,8 +56,11 @@ class TrainResult:
 
 
 def train(
-    config: TrainConfig, train_data: LabelledTensors, val_data: LabelledTensors, out_dir: Path, progress: bool = True
+    config: TrainConfig, train_data: LabelledTensors, val_data: LabelledTensors, out_dir: Path, progress: bool = True,
+    init: SentryAttend | None = None,
 ) -> TrainResult:
+    """Train config.model from scratch, or fine-tune `init` (a model of config.model, whose input
+    statistics are kept: the weights were learnt on them)."""
     started = time.monotonic()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -66,8 +69,11 @@ def train(
     rank, world = distributed.rank(), distributed.world_size()
     is_main = rank == 0
     out_dir = Path(out_dir)
-    model = SentryAttend(config.model)
-    model.fit_input_normalization(train_data.inputs)
+    if init is not None and init.config != config.model:
+        raise ValueError("the model to fine-tune is not the config's model")
+    model = init if init is not None else SentryAttend(config.model)
+    if init is None:
+        model.fit_input_normalization(train_data.inputs)
     training_model = model
     if world > 1:
         # Dropped modalities leave their tokenizer without gradients (the same on every rank). The
