@@ -224,7 +224,8 @@ def _start(module: str, log_path: Path, env: dict, *ros_args: str) -> subprocess
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate, then kill if it does not go within 5 s."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -328,8 +329,8 @@ def run_once(args: argparse.Namespace, check_period_s: float | None) -> dict | i
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
-        _stop(sim)
-        _stop(monitor)
+        stop_process(sim)
+        stop_process(monitor)
 
     results, unscheduled = score(observer, t0, drops, rates, timeouts, (healthy_start, healthy_end),
                                  check_period_s or 0.0)

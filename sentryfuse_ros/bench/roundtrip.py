@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from sentryfuse_ros.bench.monitor_bench import stop_process
+
 TARGETS = {  # issue 12
     "lost_messages": (0, "=="),
     "record_cpu_cores": (0.1, "<="),
@@ -88,15 +90,6 @@ class Steps:
         if code != 0:
             raise RuntimeError(f"{name} failed with status {code}:\n{(self.out / f'{name}.log').read_text()[-3000:]}")
 
-    @staticmethod
-    def stop(process: subprocess.Popen) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def roundtrip(out: Path, args: argparse.Namespace) -> dict:
@@ -157,7 +150,7 @@ def record_bag(steps: Steps, out: Path, args: argparse.Namespace) -> Path:
         steps.run("record", "record", str(bag), "--duration", f"{args.record_s:g}", "--json", str(out / "record.json"),
                   timeout_s=args.record_s + 300)
     finally:
-        steps.stop(sim)  # the replay must be the only publisher
+        stop_process(sim)  # the replay must be the only publisher
     return bag
 
 
@@ -201,7 +194,7 @@ def live_predictions(steps: Steps, bag: Path, weights: Path, gate: Path, out: Pa
     finally:
         node.destroy_node()
         rclpy.shutdown()
-        steps.stop(node_process)
+        stop_process(node_process)
     timing = json.loads((out / "replay.json").read_text())["timing_error"]
     return {"predictions": predictions, "labels": labels, "timing": timing}
 
