@@ -1,10 +1,11 @@
-"""Bring up SentryFuse: heartbeat_monitor, inference_node and (with use_sim:=true) sensor_sim.
+"""Bring up SentryFuse: heartbeat_monitor, inference_node and (with use_sim:=true) sensor_sim;
+with role:=base_station, on another machine, the base station that answers offload requests.
 
 heartbeat_monitor and inference_node run in one process (`perception`, sharing each sensor
 subscription) unless composed:=false. Every process gets the shipped Fast DDS profile for large
 frames (config/fastdds_large_frames.xml) unless FASTDDS_DEFAULT_PROFILES_FILE is already set.
 
-    ros2 launch sentryfuse bringup.launch.py [namespace:=robot1] [use_sim:=true] [composed:=false] \
+    ros2 launch sentryfuse bringup.launch.py [role:=base_station] [namespace:=robot1] [use_sim:=true] [composed:=false] \
         [params_file:=my.yaml] [weights:=my.safetensors] [gate:=my_gate.safetensors] [fault_schedule:=faults.yaml] [log_level:=debug]
 
 The node list and arguments come from sentryfuse_ros.launch_plan, which `sentryfuse bringup`
@@ -33,11 +34,12 @@ def _nodes(context):
     fault_schedule = LaunchConfiguration("fault_schedule").perform(context)
     composed = LaunchConfiguration("composed").perform(context).lower() in TRUE_WORDS
     use_sim = LaunchConfiguration("use_sim").perform(context).lower() in TRUE_WORDS
+    role = LaunchConfiguration("role").perform(context)
     env = {}
     if "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
         env["FASTDDS_DEFAULT_PROFILES_FILE"] = os.path.join(share, "config", "fastdds_large_frames.xml")
     actions = []
-    for spec in processes(composed, use_sim):
+    for spec in processes(composed, use_sim, role):
         parameters = [params_file]
         if spec.takes_weights and weights:
             parameters.append({"weights_path": weights})

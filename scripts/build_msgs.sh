@@ -13,4 +13,4 @@ cmake -S "$root" -B "$build" -DSENTRYFUSE_MSGS_ONLY=ON -DCMAKE_INSTALL_PREFIX="$
   || { cat "$build/configure.log" >&2; exit 1; }
 cmake --build "$build" -j "$(nproc)" > "$build/build.log" 2>&1 || { tail -50 "$build/build.log" >&2; exit 1; }
 cmake --install "$build" > "$build/install.log" 2>&1 || { cat "$build/install.log" >&2; exit 1; }
-"$venv/bin/python" -c 'from sentryfuse.msg import AudioChunk, ModalityState, Prediction'
+"$venv/bin/python" -c 'from sentryfuse.msg import AudioChunk, BaseStationStatus, ModalityState, OffloadRequest, OffloadTensor, Prediction'

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, NodeSpec, fastdds_profile, processes, source_config_dir
+from sentryfuse_ros.launch_plan import (LAUNCH_ARGUMENTS, ROLES, NodeSpec, fastdds_profile, processes,
+                                        source_config_dir)
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off", "")
@@ -32,6 +33,7 @@ class BringupError(ValueError):
 @dataclass
 class BringupConfig:
     namespace: str = ""
+    role: str = "robot"
     params_file: Path = field(default_factory=lambda: source_config_dir() / "sentryfuse.yaml")
     use_sim: bool = False
     composed: bool = True
@@ -51,6 +53,7 @@ class BringupConfig:
         config.namespace = values.get("namespace", "")
         if config.namespace and not config.namespace.startswith("/"):
             config.namespace = "/" + config.namespace
+        config.role = values.get("role", "robot")
         if values.get("params_file"):
             config.params_file = Path(values["params_file"])
         config.use_sim = _parse_bool("use_sim", values.get("use_sim", "false"))
@@ -63,6 +66,8 @@ class BringupConfig:
         return config
 
     def validate(self) -> None:
+        if self.role not in ROLES:
+            raise BringupError(f"role '{self.role}' is not one of {ROLES}")
         if self.log_level not in LOG_LEVELS:
             raise BringupError(f"log_level '{self.log_level}' is not one of {LOG_LEVELS}")
         for path_name in ("weights", "gate", "fault_schedule"):
@@ -76,10 +81,10 @@ class BringupConfig:
         _check_params_file(self.params_file)
 
     def nodes(self) -> list[NodeSpec]:
-        return [spec for spec in NODES if self.use_sim or not spec.sim_only]
+        return processes(False, self.use_sim, self.role)
 
     def processes(self) -> list[NodeSpec]:
-        return processes(self.composed, self.use_sim)
+        return processes(self.composed, self.use_sim, self.role)
 
     def command(self, spec: NodeSpec) -> list[str]:
         """The `python -m` command line of one process, with the same ROS arguments launch_ros would pass."""

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
         "model": ("sentryfuse_ros.bench.model_bench", "Accuracy per modality subset, FLOPs and latency of the shipped SentryAttend checkpoints"),
         "ros": ("sentryfuse_ros.bench.ros_bench", "End-to-end latency, plan switch time, CPU per node and live vs offline accuracy of the running system"),
         "roundtrip": ("sentryfuse_ros.bench.roundtrip", "Simulator -> labelled bag -> dataset -> model -> live predictions while the bag replays: record loss and CPU, replay timing, live vs offline accuracy"),
+        "offload": ("sentryfuse_ros.bench.offload_bench", "Robot CPU, first-prediction latency and live accuracy at low power with a base station: offload off and on, 0/20/100 ms links and a link drop"),
         "power": ("sentryfuse_ros.bench.power_bench", "CPU per process, CPU per prediction, live accuracy and latency of the running system at each power level (--robot-rates: also a robot's streams)"),
     },
 }

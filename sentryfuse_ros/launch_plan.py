@@ -33,9 +33,18 @@ PERCEPTION = NodeSpec(
     hosts=("heartbeat_monitor", "inference_node"),
 )
 
+# The base station's model server: the only node of role base_station, on its own machine.
+BASE_STATION = NodeSpec("base_station", "base_station", "sentryfuse_ros.nodes.base_station", takes_weights=True)
+ROLES = ("robot", "base_station")
 
-def processes(composed: bool, use_sim: bool) -> list[NodeSpec]:
-    """What to start: PERCEPTION in place of the nodes it hosts when composed."""
+
+def processes(composed: bool, use_sim: bool, role: str = "robot") -> list[NodeSpec]:
+    """What to start: the robot's nodes (PERCEPTION in place of the nodes it hosts when composed),
+    or the base station."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if role == "base_station":
+        return [BASE_STATION]
     specs = [spec for spec in NODES if use_sim or not spec.sim_only]
     if not composed:
         return specs
@@ -57,6 +66,8 @@ class LaunchArgument:
 # An empty params_file / weights / gate / fault_schedule means "the package's own default".
 LAUNCH_ARGUMENTS: tuple[LaunchArgument, ...] = (
     LaunchArgument("namespace", "", "ROS namespace for every SentryFuse node"),
+    LaunchArgument("role", "robot", "robot: the robot's nodes; base_station: the model server that answers a robot's "
+                   "offload requests (on the base station's machine, same ROS_DOMAIN_ID)"),
     LaunchArgument("params_file", "", "parameter YAML (default: the package's config/sentryfuse.yaml)"),
     LaunchArgument("use_sim", "false", "also start sensor_sim, which replays the benchmark's test split"),
     LaunchArgument("composed", "true", "run heartbeat_monitor and inference_node in one process that takes each sensor "

@@ -9,7 +9,7 @@ import yaml
 
 from conftest import REPO_ROOT
 from sentryfuse_ros.bringup import BringupConfig, BringupError, parse_launch_arguments
-from sentryfuse_ros.launch_plan import LAUNCH_ARGUMENTS, NODES, params_key, source_config_dir
+from sentryfuse_ros.launch_plan import BASE_STATION, LAUNCH_ARGUMENTS, NODES, params_key, source_config_dir
 
 
 def _config(*words, remaps=()):
@@ -79,7 +79,14 @@ def test_cli_reports_errors_with_status_2():
 
 def test_shipped_yaml_has_a_namespace_proof_section_for_every_node():
     params = yaml.safe_load((source_config_dir() / "sentryfuse.yaml").read_text())
-    assert set(params) == {params_key(spec.name) for spec in NODES}
+    assert set(params) == {params_key(spec.name) for spec in (*NODES, BASE_STATION)}
+
+
+def test_role_base_station_starts_only_the_base_station():
+    assert [spec.name for spec in _config("role:=base_station").processes()] == ["base_station"]
+    assert [spec.name for spec in _config("role:=base_station", "use_sim:=true").nodes()] == ["base_station"]
+    with pytest.raises(BringupError, match="role 'server' is not one of"):
+        _config("role:=server")
 
 
 def test_yaml_sections_apply_inside_a_namespace(processes, tmp_path):

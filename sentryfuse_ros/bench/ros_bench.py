@@ -176,7 +176,7 @@ def measure(args: argparse.Namespace) -> dict:
     from sentryfuse_ros.bringup import BringupConfig, BringupError
     from sentryfuse_ros.model.checkpoint import CheckpointError, shipped_checkpoint
     from sentryfuse_ros.model.gate_checkpoint import shipped_gate
-    from sentryfuse_ros.nodes.inference_node import load_models
+    from sentryfuse_ros.pruning.plan_cache import load_plan_cache
 
     sim_values = values_from_params_file(args.params_file, "sensor_sim", sim_params.PARAMS)
     node_values = values_from_params_file(args.params_file, "inference_node", inference_params.PARAMS)
@@ -184,7 +184,7 @@ def measure(args: argparse.Namespace) -> dict:
     source = load_source(args.source, sim_values)
     try:  # before any node starts: unusable weights fail here, with the node's own message
         # The node's runtime, so the cold plan build below is the node's (offline replay runs plan.model).
-        cache = load_models(args.weights, args.gate, node_values["runtime"], node_values["num_threads"])
+        cache = load_plan_cache(args.weights, args.gate, node_values["runtime"], node_values["num_threads"])
     except CheckpointError as error:
         raise BenchError(f"{error} (pass --weights and --gate, or train the shipped ones)") from error
 

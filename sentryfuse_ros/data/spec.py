@@ -8,6 +8,8 @@ benchmark is `INPUT_SPEC`, a dataset cut from a user's bag carries the spec meas
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, fields
 
 from sentryfuse_ros.modalities import CLASS_NAMES, MODALITIES, canonical_subset
@@ -124,6 +126,13 @@ def describe_task(spec: InputSpec) -> str:
     if "audio" in spec.modalities:
         parts.append(f"audio {spec.audio_rate_hz} Hz, {spec.audio_window_s:g} s window")
     return "; ".join(parts)
+
+
+def spec_fingerprint(spec: InputSpec) -> str:
+    """A short name of the task (every spec field): two models with the same fingerprint take the
+    same tensors and name the same classes, so one can answer for the other (offload)."""
+    canonical = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 # The tri-modal digits benchmark (DATA.md).

@@ -30,7 +30,6 @@ import math
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,37 +39,28 @@ from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallba
 from rclpy.lifecycle import TransitionCallbackReturn
 from sensor_msgs.msg import Image, Imu
 
-from sentryfuse.msg import AudioChunk, ModalityState, Prediction
+from sentryfuse.msg import AudioChunk, BaseStationStatus, ModalityState, OffloadRequest, Prediction
 from sentryfuse_ros.data.preprocess import InvalidInput
-from sentryfuse_ros.data.spec import describe_task
+from sentryfuse_ros.data.spec import describe_task, spec_fingerprint
 from sentryfuse_ros.modalities import MODALITIES, subsets_of
-from sentryfuse_ros.model.checkpoint import CheckpointError, backbone_sha256, load_checkpoint, shipped_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import gate_beside, load_gate
+from sentryfuse_ros.model.checkpoint import CheckpointError
 from sentryfuse_ros.nodes.cpu_account import CpuAccount
 from sentryfuse_ros.nodes.decode import audio_from_msg, imu_sample_from_msg
 from sentryfuse_ros.nodes.diagnostics import OK, WARN, make_status
 from sentryfuse_ros.nodes.inference_params import (AUTO_DEPTH_RATES_HZ, MODEL_PARAMS, PARAMS, TOPIC_PARAMS,
                                                    change_thresholds)
 from sentryfuse_ros.nodes.lifecycle import SentryLifecycleNode, run_node
+from sentryfuse_ros.nodes.offload_codec import encode_inputs
+from sentryfuse_ros.nodes.offload_link import OffloadConfig, OffloadLink
 from sentryfuse_ros.nodes.power_policy import PowerPolicy, policy_problem
 from sentryfuse_ros.nodes.prediction_loop import LoopConfig, PredictionLoop
-from sentryfuse_ros.nodes.qos import latched_state_qos, reliable_qos, sensor_qos
+from sentryfuse_ros.nodes.qos import latched_state_qos, offload_qos, reliable_qos, sensor_qos
 from sentryfuse_ros.nodes.sensor_feed import Delivery, ingestion_problem
 from sentryfuse_ros.nodes.stamps import StampCheck, StampLimits, ns_to_stamp, stamp_to_ns
-from sentryfuse_ros.pruning.plan_cache import PlanCache
+from sentryfuse_ros.pruning.plan_cache import PlanCache, load_plan_cache
 
 UNKNOWN_POWER_LEVEL = ModalityState.POWER_NORMAL  # no ModalityState yet: assume normal power
 SENSOR_TYPES = {"camera": Image, "imu": Imu, "audio": AudioChunk}
-
-
-def load_models(weights_path: str, gate_path: str, runtime: str = "eager", num_threads: int = 1) -> PlanCache:
-    """A plan cache for these weights and the gate trained for them, whose plans run on `runtime`
-    (pruning/runtime.py); CheckpointError if the files are unusable."""
-    weights = Path(weights_path) if weights_path else shipped_checkpoint()
-    gate_file = Path(gate_path) if gate_path else gate_beside(weights)
-    backbone = load_checkpoint(weights).model
-    gate = load_gate(gate_file, expected_backbone_sha256=backbone_sha256(weights)).gate
-    return PlanCache(backbone, gate, runtime=runtime, num_threads=num_threads)
 
 
 def queue_depth(values, sensor: str) -> int:
@@ -100,9 +90,12 @@ class InferenceNode(SentryLifecycleNode):
         self._feed = None
         self._sensor_subscriptions: dict[str, object] = {}
         self._state_subscription = None
+        self._offload_subscriptions: list = []  # base station answers and heartbeats, while the policy offloads
         self._own_timers: list = []
         self._tick_timer = None
-        self._prediction_pub = self._diag_pub = None
+        self._prediction_pub = self._diag_pub = self._request_pub = None
+        self._offload = OffloadLink(OffloadConfig(), task="")
+        self._link_state = ""
         self._reset_runtime_state()
 
     def _reset_runtime_state(self) -> None:
@@ -122,6 +115,8 @@ class InferenceNode(SentryLifecycleNode):
         self._ticks = 0
         self._runtime = ""
         self._cpu.clear()
+        self._offload = OffloadLink(self._offload.config, self._offload.task)
+        self._link_state = ""
 
     # --- parameters ------------------------------------------------------------------------
     def cross_check(self, values) -> str | None:
@@ -137,7 +132,7 @@ class InferenceNode(SentryLifecycleNode):
         key = tuple(values[name] for name in MODEL_PARAMS)
         if key not in self._loaded:
             try:
-                self._loaded[key] = load_models(*key)
+                self._loaded[key] = load_plan_cache(*key)
             except CheckpointError as error:
                 return str(error)
         return self._loaded[key]
@@ -147,6 +142,7 @@ class InferenceNode(SentryLifecycleNode):
         if self._cache is None:  # unconfigured: everything is read at configure
             return
         torch.set_num_threads(values["num_threads"])
+        self._offload.config = OffloadConfig.from_values(values)
         old_policy, self._policy = self._policy, PowerPolicy.from_values(values)
         self._loop.reconfigure(LoopConfig.from_values(values, change_thresholds(values)))
         new_ratios = old_policy is None or old_policy.planned_ratios() != self._policy.planned_ratios()
@@ -154,7 +150,8 @@ class InferenceNode(SentryLifecycleNode):
             self._reload_in_background(values)  # a new ratio's plans too: a build takes ~0.15 s with ONNX Runtime
         active = bool(self._own_timers)
         resubscribe = any(values[name] != previous.get(name) for name in TOPIC_PARAMS) or any(
-            queue_depth(values, s) != queue_depth(previous, s) for s in SENSOR_TYPES)
+            queue_depth(values, s) != queue_depth(previous, s) for s in SENSOR_TYPES) or (
+            old_policy is not None and old_policy.offloads() != self._policy.offloads())
         if active and resubscribe:
             self._stop_timers()
             self._unsubscribe()
@@ -166,6 +163,11 @@ class InferenceNode(SentryLifecycleNode):
             self._prediction_pub = self._make_prediction_publisher()
             if active:
                 self._prediction_pub.on_activate(None)
+        if values["offload.request_topic"] != previous.get("offload.request_topic"):
+            self.destroy_lifecycle_publisher(self._request_pub)
+            self._request_pub = self._make_request_publisher()
+            if active:
+                self._request_pub.on_activate(None)
         self.get_logger().info(f"parameters applied: {self._policy}")
 
     def _use_models(self, values) -> None:
@@ -175,9 +177,10 @@ class InferenceNode(SentryLifecycleNode):
     def _use_task(self, cache: PlanCache) -> None:
         """Cut windows, read sensors and name classes as this model's task says (its checkpoint's spec)."""
         spec = cache.backbone.config.input
-        if spec != self._loop.spec:
-            self.get_logger().info(f"model task: {describe_task(spec)}")
+        if spec != self._loop.spec or not self._offload.task:
+            self.get_logger().info(f"model task {spec_fingerprint(spec)}: {describe_task(spec)}")
         self._loop.use_spec(spec)
+        self._offload.task = spec_fingerprint(spec)  # a base station serving another task is not used
 
     def _prepared_models(self, values) -> PlanCache:
         """The validated models for these values (cross_check loaded them), plans built."""
@@ -207,10 +210,12 @@ class InferenceNode(SentryLifecycleNode):
         if values is None:
             return TransitionCallbackReturn.FAILURE
         self._values, self._policy = values, PowerPolicy.from_values(values)
+        self._offload.config = OffloadConfig.from_values(values)
         self._loop.reconfigure(LoopConfig.from_values(values, change_thresholds(values)))
         torch.set_num_threads(values["num_threads"])
         self._use_models(values)
         self._prediction_pub = self._make_prediction_publisher()
+        self._request_pub = self._make_request_publisher()
         self._diag_pub = self.create_lifecycle_publisher(
             DiagnosticArray, "/diagnostics", reliable_qos(10), event_callbacks=_QUIET_PUBLISHER)
         return TransitionCallbackReturn.SUCCESS
@@ -218,6 +223,10 @@ class InferenceNode(SentryLifecycleNode):
     def _make_prediction_publisher(self):
         return self.create_lifecycle_publisher(
             Prediction, self._values["prediction_topic"], reliable_qos(10), event_callbacks=_QUIET_PUBLISHER)
+
+    def _make_request_publisher(self):
+        return self.create_lifecycle_publisher(
+            OffloadRequest, self._values["offload.request_topic"], offload_qos(), event_callbacks=_QUIET_PUBLISHER)
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         if self._cache is None or isinstance(self._cache, str):
@@ -242,8 +251,8 @@ class InferenceNode(SentryLifecycleNode):
         self._stop_timers()
 
     def _release(self) -> None:
-        self.destroy_lifecycle_publishers((self._prediction_pub, self._diag_pub))
-        self._prediction_pub = self._diag_pub = None
+        self.destroy_lifecycle_publishers((self._prediction_pub, self._diag_pub, self._request_pub))
+        self._prediction_pub = self._diag_pub = self._request_pub = None
         self._cache = None
         self._loaded.clear()
 
@@ -262,6 +271,14 @@ class InferenceNode(SentryLifecycleNode):
             callback_group=self._state_group,
             event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False),
         )
+        if self._policy.offloads():
+            self._offload_subscriptions = [
+                self.create_subscription(
+                    message_type, values[topic], callback, offload_qos(), callback_group=self._state_group,
+                    event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False))
+                for message_type, topic, callback in (
+                    (BaseStationStatus, "offload.status_topic", self._on_base_status),
+                    (Prediction, "offload.reply_topic", self._on_answer))]
 
     def _subscribe_sensor(self, name: str) -> None:
         values = self._values
@@ -276,6 +293,9 @@ class InferenceNode(SentryLifecycleNode):
         if self._state_subscription is not None:
             self.destroy_subscription(self._state_subscription)
             self._state_subscription = None
+        for subscription in self._offload_subscriptions:
+            self.destroy_subscription(subscription)
+        self._offload_subscriptions = []
 
     def _start_timers(self) -> None:
         level = self._applied[0] if self._applied else UNKNOWN_POWER_LEVEL
@@ -376,6 +396,70 @@ class InferenceNode(SentryLifecycleNode):
     def _on_state(self, msg: ModalityState) -> None:
         self._state, self._state_received = msg, time.monotonic()
 
+    # --- offload ---------------------------------------------------------------------------
+    def _on_base_status(self, msg: BaseStationStatus) -> None:
+        with self._lock:
+            self._offload.heard(time.monotonic(), msg.task)
+
+    def _offload_if_unsure(self, local: Prediction, snapshot, plan, level, started: float) -> None:
+        """Send the local prediction's inputs to the base station if the rule says so (offload_link)."""
+        cpu_started = self._cpu.start()
+        now = time.monotonic()
+        with self._lock:
+            self._offload.published_local(now)
+            if not self._offload.wants(now, level.offload, local.confidence):
+                return
+            key = (snapshot.stamp_ns, snapshot.frame_id)
+            self._offload.sent(now, key, (local, started))
+        request = OffloadRequest(header=local.header, task=self._offload.task, local_class_id=local.class_id,
+                                 local_confidence=local.confidence,
+                                 inputs=encode_inputs({name: snapshot.inputs[name] for name in plan.subset},
+                                                      self._offload.config.encoding))
+        self._request_pub.publish(request)
+        self._cpu.add("offload", cpu_started)
+
+    def _on_answer(self, answer: Prediction) -> None:
+        """A base station's answer: published, superseding the local prediction, if awaited and in time."""
+        cpu_started = self._cpu.start()
+        n_classes = self._loop.spec.n_classes
+        with self._lock:
+            awaited = self._offload.answered(time.monotonic(), (stamp_to_ns(answer.header.stamp),
+                                                               answer.header.frame_id))
+            problem = None
+            if awaited is not None and not (len(answer.class_scores) == n_classes and 0 <= answer.class_id < n_classes
+                                            and all(math.isfinite(score) for score in answer.class_scores)):
+                problem = (f"answer with {len(answer.class_scores)} scores and class {answer.class_id} "
+                           f"for a task of {n_classes} classes")
+                self._offload.counts["unusable answer"] += 1
+        if awaited is None:
+            return
+        if problem:
+            self.get_logger().warning(f"offload: {problem}", throttle_duration_sec=5.0)
+            return
+        local, started = awaited
+        msg = Prediction(
+            header=answer.header, label=self._loop.spec.class_names[answer.class_id], class_id=answer.class_id,
+            confidence=answer.confidence, class_scores=list(answer.class_scores),
+            live_modalities=local.live_modalities, used_modalities=answer.used_modalities, trigger=local.trigger,
+            power_level=local.power_level, prune_ratio=answer.prune_ratio, plan_id=f"base {answer.plan_id}",
+            inference_time_ms=(time.perf_counter() - started) * 1e3, kept_parameters=answer.kept_parameters,
+            total_parameters=answer.total_parameters, origin=Prediction.ORIGIN_REMOTE,
+        )
+        self._prediction_pub.publish(msg)
+        self._last_prediction = msg
+        self._cpu.add("offload", cpu_started)
+
+    def _watch_link(self) -> None:
+        """Log the link's state when it changes (link lost: local predictions only)."""
+        if not self._offload_subscriptions:
+            return
+        with self._lock:
+            state = self._offload.poll(time.monotonic())
+        if state != self._link_state:
+            if self._link_state or state == "up":
+                self.get_logger().info(f"base station link: {state}")
+            self._link_state = state
+
     # --- prediction ------------------------------------------------------------------------
     def situation(self, now: float) -> tuple[tuple[str, ...], int, str]:
         """(live modalities, power level, where they came from) for this tick."""
@@ -403,6 +487,7 @@ class InferenceNode(SentryLifecycleNode):
             self.get_logger().info("switched to the reloaded model's plans")
         live, power_level, _ = self.situation(time.monotonic())
         self._apply_policy(power_level, live)
+        self._watch_link()
         subscriptions = list(self._sensor_subscriptions.values())
         self._feed.drain(subscriptions)
         if self._feed.wait(self._values["fresh_wait_s"]):  # predict on the message that arrives next
@@ -443,6 +528,7 @@ class InferenceNode(SentryLifecycleNode):
             prune_ratio=plan.ratio, plan_id=plan.plan_id,
             inference_time_ms=(time.perf_counter() - started) * 1e3,
             kept_parameters=plan.kept_parameters, total_parameters=plan.total_parameters,
+            origin=Prediction.ORIGIN_LOCAL,
         )
         msg.header.stamp, msg.header.frame_id = ns_to_stamp(snapshot.stamp_ns), snapshot.frame_id
         self._prediction_pub.publish(msg)
@@ -450,6 +536,8 @@ class InferenceNode(SentryLifecycleNode):
         self._last_prediction = msg
         self._predictions += 1
         self._runtime = plan.runtime
+        if self._offload_subscriptions:
+            self._offload_if_unsure(msg, snapshot, plan, level, started)
 
     def _publish_diagnostics(self) -> None:
         last = self._last_prediction
@@ -475,6 +563,8 @@ class InferenceNode(SentryLifecycleNode):
                        f"lost {name}": counters.lost}
         if last is not None:
             values |= {"plan": last.plan_id, "inference ms": f"{last.inference_time_ms:.2f}"}
+        if self._offload_subscriptions:
+            values |= self._offload_values(policy)
         # The newest rejection's reason leads the message: it is what a user reads first.
         newest = next(reversed(self._last_invalid_reason.items()), None)
         summary = f"{invalid} invalid sensor messages dropped; {newest[0]}: {newest[1]}" if newest else "predicting"
@@ -482,6 +572,18 @@ class InferenceNode(SentryLifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+
+    def _offload_values(self, policy) -> dict[str, object]:
+        with self._lock:
+            link = self._offload
+            values = {"offload link": link.state(time.monotonic()), "offload at this level": policy.offload,
+                      "offload in flight": link.in_flight()}
+            values |= {f"offload {what}": count for what, count in link.counts.items()}
+            if link.round_trips_ms:
+                values["offload round trip ms, median of recent"] = sorted(link.round_trips_ms)[
+                    len(link.round_trips_ms) // 2]
+        return values
 
 
 # Every QoS event handler is one more entity for the executor; these publishers need none.

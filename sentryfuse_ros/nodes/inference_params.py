@@ -4,36 +4,38 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+from sentryfuse_ros.nodes.base_station_params import REPLY_TOPIC, REQUEST_TOPIC, STATUS_TOPIC
 from sentryfuse_ros.nodes.change_detector import ChangeThresholds
+from sentryfuse_ros.nodes.offload_codec import ENCODINGS
 from sentryfuse_ros.nodes.params import ParamSpec
 from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
-from sentryfuse_ros.nodes.power_policy import AUTO_RATIO, TRIGGERS, param_name
+from sentryfuse_ros.nodes.power_policy import AUTO_RATIO, MAX_RATIO, TRIGGERS, param_name
 from sentryfuse_ros.nodes.qos import RELIABILITIES
 from sentryfuse_ros.nodes.sensor_feed import INGESTION_MODES
 from sentryfuse_ros.pruning.runtime import POLICIES as RUNTIME_POLICIES
 
-MAX_RATIO = 0.9
-
 # Topic parameters: changing one while active re-creates that subscription or publisher.
 TOPIC_PARAMS = ("camera.topic", "imu.topic", "audio.topic", "state_topic", "prediction_topic", "reliability",
-                "camera.queue_depth", "imu.queue_depth", "audio.queue_depth")
+                "camera.queue_depth", "imu.queue_depth", "audio.queue_depth", "offload.reply_topic",
+                "offload.status_topic")
 # Fastest streams an automatic queue depth is sized for: a queue holds two prediction periods
 # of them, so a prediction that runs late loses nothing.
 AUTO_DEPTH_RATES_HZ = {"imu": 400.0, "audio": 100.0}
 # Power policy parameters (nodes/power_policy.py): changing one applies at the next tick.
-POLICY_DEFAULTS = {  # level: (prune_ratio, rate_hz, trigger, shed); `sentryfuse policy fit` measures them
-    "full": (0.0, 10.0, "rate", ""),
-    "normal": (0.0, 10.0, "rate", ""),
-    "low": (0.2, 5.0, "change", "imu"),
-    "critical": (0.2, 5.0, "change", "imu"),
+# level: (prune_ratio, rate_hz, trigger, shed, offload); `sentryfuse policy fit` measures the first four.
+POLICY_DEFAULTS = {
+    "full": (0.0, 10.0, "rate", "", False),
+    "normal": (0.0, 10.0, "rate", "", False),
+    "low": (0.2, 5.0, "change", "imu", True),
+    "critical": (0.2, 5.0, "change", "imu", True),
 }
-# Model parameters, in load_models' order: changing one reloads the weights and rebuilds the plans.
+# Model parameters, in load_plan_cache's order: changing one reloads the weights and rebuilds the plans.
 MODEL_PARAMS = ("weights_path", "gate_path", "runtime", "num_threads")
 
 
 
 def _level_specs(level: str) -> tuple[ParamSpec, ...]:
-    ratio, rate, trigger, shed = POLICY_DEFAULTS[level]
+    ratio, rate, trigger, shed, offload = POLICY_DEFAULTS[level]
     return (
         ParamSpec(param_name(level, "prune_ratio"), ratio,
                   f"prune ratio at {level} power (used while prune_ratio is {AUTO_RATIO:g})",
@@ -46,6 +48,9 @@ def _level_specs(level: str) -> tuple[ParamSpec, ...]:
         ParamSpec(param_name(level, "shed"), shed,
                   f"modalities not consumed at {level} power, comma-separated (e.g. imu,audio; empty: none); "
                   "heartbeat_monitor still watches them"),
+        ParamSpec(param_name(level, "offload"), offload,
+                  f"at {level} power, send the inputs of a prediction less confident than offload.confidence_threshold "
+                  "to a base station (while one is heard) and publish its answer when it comes within offload.deadline_s"),
     )
 
 
@@ -118,6 +123,17 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("fallback_timeout_s", 0.5,
               "without ModalityState: a sensor counts as alive while its newest message is younger than this",
               minimum=0.0, maximum=60.0, min_exclusive=True),
+    ParamSpec("offload.confidence_threshold", 0.8, "offload a prediction whose confidence is below this "
+              "(1: every prediction at a level that offloads)", minimum=0.0, maximum=1.0),
+    ParamSpec("offload.deadline_s", 0.25, "a base station answer later than this after the request is dropped "
+              "(the local prediction stands)", minimum=0.0, maximum=10.0, min_exclusive=True),
+    ParamSpec("offload.link_timeout_s", 0.5, "the link counts as lost this long after the last base station "
+              "heartbeat (local predictions only until the next)", minimum=0.0, maximum=60.0, min_exclusive=True),
+    ParamSpec("offload.encoding", "float16", "how inputs cross the link: float16, or int8 (half the bytes)",
+              choices=tuple(ENCODINGS)),
+    ParamSpec("offload.request_topic", REQUEST_TOPIC, "where OffloadRequest is published"),
+    ParamSpec("offload.reply_topic", REPLY_TOPIC, "the base station's answers (Prediction, origin remote)"),
+    ParamSpec("offload.status_topic", STATUS_TOPIC, "the base station's heartbeat (BaseStationStatus)"),
     ParamSpec("prebuild_plans", True, "build every (modality subset x power level) plan at configure"),
     ParamSpec("diagnostics_hz", 1.0, "rate of the inference diagnostics on /diagnostics",
               minimum=0.0, maximum=10.0, min_exclusive=True),

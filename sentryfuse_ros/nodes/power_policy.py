@@ -7,7 +7,10 @@ Per level (full, normal, low, critical) the policy sets
   change detector (nodes/change_detector.py) sees the scene change since the last prediction,
   or when the plan (live set or ratio) changes;
 - `shed`: modalities the node stops consuming at that level: it unsubscribes them, so their
-  messages are not even taken (heartbeat_monitor still watches every sensor).
+  messages are not even taken (heartbeat_monitor still watches every sensor);
+- `offload`: whether a prediction that is not confident enough may also be sent to a base
+  station, whose answer supersedes it (nodes/offload_link.py; nothing is sent while no base
+  station is heard).
 
 Shedding never leaves a prediction without input: when every live modality is shed, the one
 worth most for its CPU (`value_order`, measured by `sentryfuse policy fit`) is kept.
@@ -25,6 +28,7 @@ from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 
 TRIGGERS = ("rate", "change")
 AUTO_RATIO = -1.0  # prune_ratio value meaning "each level's policy.<level>.prune_ratio"
+MAX_RATIO = 0.9  # the most a plan may remove
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class LevelPolicy:
     rate_hz: float
     trigger: str  # one of TRIGGERS
     shed: tuple[str, ...]  # canonical order, a subset of MODALITIES
+    offload: bool = False
 
     def unshed(self) -> tuple[str, ...]:
         """The modalities this level does not shed, canonical order."""
@@ -71,6 +76,7 @@ class PowerPolicy:
                 rate_hz=float(values[param_name(level, "rate_hz")]),
                 trigger=values[param_name(level, "trigger")],
                 shed=parse_modalities(values[param_name(level, "shed")], param_name(level, "shed")),
+                offload=bool(values[param_name(level, "offload")]),
             ))
             if len(levels[-1].shed) == len(MODALITIES):
                 raise ValueError(f"{param_name(level, 'shed')} sheds every modality; leave at least one")
@@ -85,6 +91,10 @@ class PowerPolicy:
     def planned_ratios(self) -> list[float]:
         """Every ratio a prediction can use, sorted: the ones to prebuild plans for."""
         return sorted({level.prune_ratio for level in self.levels})
+
+    def offloads(self) -> bool:
+        """Whether any level may offload (the node listens for a base station only then)."""
+        return any(level.offload for level in self.levels)
 
     def slowest_rate_hz(self) -> float:
         return min(level.rate_hz for level in self.levels)

@@ -49,3 +49,15 @@ def reliable_qos(depth: int) -> QoSProfile:
         reliability=ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.VOLATILE,
     )
+
+
+def offload_qos() -> QoSProfile:
+    """Offload requests, answers and heartbeats (robot <-> base station): best effort, the newest
+    few kept, volatile. A lost or late message is never worth a retransmission: the local
+    prediction already stands, and an answer past its deadline is dropped anyway."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=5,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+    )

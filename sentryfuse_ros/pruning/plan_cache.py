@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sentryfuse_ros.modalities import canonical_subset, subset_name
+from sentryfuse_ros.model.checkpoint import backbone_sha256, load_checkpoint, shipped_checkpoint
+from sentryfuse_ros.model.gate_checkpoint import gate_beside, load_gate
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate
 from sentryfuse_ros.pruning.runtime import POLICIES, ForwardRuntime, RuntimeChoice, choose_runtime
@@ -53,13 +56,13 @@ def plan_id(subset, ratio: float) -> str:
 
 
 class PlanCache:
-    def __init__(self, backbone: SentryAttend, gate: SentryGate, runtime: str = "eager", num_threads: int = 1):
-        """runtime: "eager", "onnxruntime" or "auto" (measure per plan, keep the fastest);
-        num_threads: intra-op threads of each ONNX Runtime session."""
+    def __init__(self, backbone: SentryAttend, gate: SentryGate | None, runtime: str = "eager", num_threads: int = 1):
+        """gate: None serves only unpruned plans (ratio 0); runtime: "eager", "onnxruntime" or "auto"
+        (measure per plan, keep the fastest); num_threads: intra-op threads of each ONNX Runtime session."""
         if runtime not in POLICIES:
             raise ValueError(f"unknown runtime policy {runtime!r}; choose from {', '.join(POLICIES)}")
         self.backbone = backbone.eval()
-        self.gate = gate.eval()
+        self.gate = gate.eval() if gate is not None else None
         self.runtime_policy = runtime
         self.num_threads = num_threads
         self.total_parameters = parameter_count(backbone)
@@ -79,6 +82,8 @@ class PlanCache:
         started = time.perf_counter()
         if ratio == 0.0:
             model = self.backbone  # nothing to remove: share the unpruned weights
+        elif self.gate is None:
+            raise ValueError(f"plan {key}: pruning needs a SentryGate, and this cache has none")
         else:
             model = sliced_model(self.backbone, gate_plan(self.gate, self.backbone, subset, ratio))
         model.requires_grad_(False)
@@ -105,3 +110,18 @@ class PlanCache:
                 seen.add(id(plan.model))
                 total += plan.weight_bytes
         return total
+
+
+def load_plan_cache(weights_path: str, gate_path: str, runtime: str = "eager", num_threads: int = 1,
+                    prunes: bool = True) -> PlanCache:
+    """A plan cache for these weights (empty: the shipped ones) and the gate trained for them
+    (empty: the one beside the weights), whose plans run on `runtime`; CheckpointError if the
+    files are unusable. What inference_node and base_station deploy. prunes=False: unpruned plans
+    only, and no gate is read (a base station's larger model may have none)."""
+    weights = Path(weights_path) if weights_path else shipped_checkpoint()
+    backbone = load_checkpoint(weights).model
+    gate = None
+    if prunes:
+        gate_file = Path(gate_path) if gate_path else gate_beside(weights)
+        gate = load_gate(gate_file, expected_backbone_sha256=backbone_sha256(weights)).gate
+    return PlanCache(backbone, gate, runtime=runtime, num_threads=num_threads)
