@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
     "info": ("sentryfuse_ros.info", "Show versions, the ROS environment and whether the messages load"),
     "data": ("sentryfuse_ros.data.cli", "Build or inspect the tri-modal digits benchmark; cut a dataset from bags"),
     "bringup": ("sentryfuse_ros.bringup", "Start the SentryFuse nodes from the launch plan and parameter YAML (no ros2 launch needed)"),
+    "discovery-server": ("sentryfuse_ros.discovery_server", "Fast DDS discovery server, for robot networks without multicast (nodes: ROS_DISCOVERY_SERVER=host:port)"),
     "monitor": ("sentryfuse_ros.live_view", "Live view of a running system: predictions, live sensors, power, latency, accuracy"),
     "record": ("sentryfuse_ros.bags.record", "Record the sensor, state, prediction and label topics into a rosbag2 bag (MCAP)"),
     "replay": ("sentryfuse_ros.bags.replay", "Play a rosbag2 bag (mcap or sqlite3) with its recorded timing, so the nodes run without sensors"),
