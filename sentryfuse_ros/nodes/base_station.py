@@ -27,7 +27,7 @@ from rclpy.lifecycle import TransitionCallbackReturn
 from sentryfuse.msg import BaseStationStatus, OffloadRequest, Prediction
 from sentryfuse_ros.data.preprocess import InvalidInput
 from sentryfuse_ros.data.spec import describe_task, spec_fingerprint
-from sentryfuse_ros.model.checkpoint import CheckpointError, shipped_checkpoint
+from sentryfuse_ros.model.checkpoint import CheckpointError, backbone_sha256, shipped_checkpoint
 from sentryfuse_ros.modalities import subsets_of
 from sentryfuse_ros.nodes.base_station_params import PARAMS
 from sentryfuse_ros.nodes.diagnostics import OK, WARN, make_status
@@ -70,7 +70,8 @@ class BaseStation(SentryLifecycleNode):
         self._values, self._cache = values, cache
         spec = cache.backbone.config.input
         self._task = spec_fingerprint(spec)
-        self._model_name = Path(values["weights_path"] or shipped_checkpoint()).name
+        weights = Path(values["weights_path"]) if values["weights_path"] else shipped_checkpoint()
+        self._model_name = f"{weights.name} {backbone_sha256(weights)[:12]}"
         plans = cache.prebuild(subsets_of(spec.modalities), [values["prune_ratio"]])
         self.get_logger().info(f"serving task {self._task} ({describe_task(spec)}): {len(plans)} plans at ratio "
                                f"{values['prune_ratio']:.2f}, {cache.memory_bytes() / 1e6:.2f} MB of weights")
