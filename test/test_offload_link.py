@@ -264,3 +264,19 @@ def test_round_trips_are_bounded_newest_last():
     assert offload.counts["answered"] == 250
     assert len(offload.round_trips_ms) == 200
     assert offload.round_trips_ms[-1] == pytest.approx(90.0)
+
+
+def test_an_answer_keeps_the_link_up_like_a_heartbeat():
+    offload = up_link(100.0)
+    offload.sent(100.4, (1, "camera"), Local())
+    offload.answered(100.45, (1, "camera"))
+    assert offload.state(100.9) == "up"  # 0.9 s after the heartbeat, 0.45 s after the answer
+    assert offload.state(100.96) == "down"
+
+
+def test_an_answer_does_not_make_a_base_station_of_another_task_usable():
+    offload = link()
+    offload.heard(100.0, OTHER)
+    offload.answered(100.3, (1, "camera"))
+    assert offload.state(100.4) == "another task"
+    assert offload.state(100.7) == "down"  # the answer did not refresh it

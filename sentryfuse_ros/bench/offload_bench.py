@@ -34,12 +34,13 @@ from pathlib import Path
 import yaml
 
 from sentryfuse_ros.bench.monitor_bench import cpu_seconds, stop_process
-from sentryfuse_ros.bench.offload_figures import (Received, accuracy_in, between, cpu_cores, first_per_stamp_ms,
-                                                  latency_summary, longest_gap_s, resume_s)
+from sentryfuse_ros.bench.offload_figures import (Received, RunRecord, between, correct_in, cpu_cores,
+                                                  first_per_stamp, longest_gap_s, pooled, resume_s)
 from sentryfuse_ros.bench.ros_bench import BenchError, load_source, ratio_for
 from sentryfuse_ros.launch_plan import source_config_dir
 from sentryfuse_ros.nodes import inference_params, monitor_params, sim_params
 from sentryfuse_ros.nodes.params import values_from_params_file
+from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 from sentryfuse_ros.nodes.power_policy import param_name
 from sentryfuse_ros.ros_domain import use_own_domain
 
@@ -63,6 +64,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None,
                         help="offload.confidence_threshold (default: the parameter file's)")
     parser.add_argument("--quick", action="store_true", help="hold each scenario 25 s instead of 60 s")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs of each scenario, pooled (default 2: each run's sensors and ticks keep one phase, "
+                             "which moves its latencies by tens of milliseconds)")
     parser.add_argument("--params-file", type=Path, default=source_config_dir() / "sentryfuse.yaml")
     parser.add_argument("--source", choices=("dataset", "synthetic"), default="dataset")
     parser.add_argument("--out", type=Path, default=Path("results/bench_offload"))
@@ -107,16 +111,23 @@ def measure(args: argparse.Namespace) -> dict:
         raise BenchError(f"--drop-s must be > 0 and leave 3 s of window on each side (window {hold_s - settle_s:g} s)")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         raise BenchError("--threshold must be in [0, 1]")
+    if args.repeats < 1:
+        raise BenchError("--repeats must be >= 1")
     sim_values = values_from_params_file(args.params_file, "sensor_sim", sim_params.PARAMS)
     source = load_source(args.source, sim_values)
     use_own_domain()
     workdir = Path(tempfile.mkdtemp(prefix="sentryfuse-bench-offload-"))
-    results = {}
-    for scenario in scenarios(_latencies(args.latencies_ms), args.drop_latency_ms):
-        print(f"bench offload: {scenario['name']} ...", file=sys.stderr, flush=True)
-        results[scenario["name"]] = _one_run(args, workdir / scenario["name"], scenario, hold_s, settle_s,
-                                             sim_values, source)
-    report = {"level": LEVEL, "scenarios": results, "hold_s": hold_s, "settle_s": settle_s, "drop_s": args.drop_s,
+    plan = scenarios(_latencies(args.latencies_ms), args.drop_latency_ms)
+    runs: dict[str, list[RunRecord]] = {scenario["name"]: [] for scenario in plan}
+    for repeat in range(args.repeats):  # scenario after scenario, so that a drift in load hits all alike
+        for scenario in plan:
+            print(f"bench offload: {scenario['name']} (run {repeat + 1} of {args.repeats}) ...", file=sys.stderr,
+                  flush=True)
+            runs[scenario["name"]].append(_one_run(args, workdir / f"{scenario['name']}-{repeat}", scenario,
+                                                   hold_s, settle_s, sim_values, source))
+    results = {name: pooled(records, "perception") for name, records in runs.items()}
+    report = {"level": LEVEL, "scenarios": results, "repeats": args.repeats, "hold_s": hold_s, "settle_s": settle_s,
+              "drop_s": args.drop_s,
               "source": args.source, "cpu_count": os.cpu_count(),
               "load_average": [round(x, 2) for x in os.getloadavg()], "targets": TARGETS, "workdir": str(workdir)}
     report["comparison"] = comparison(report)
@@ -129,7 +140,6 @@ def _run_params(args, scenario: dict, folder: Path) -> Path:
     """The parameter file of one run: the sim at the low level's charge, offload on or off."""
     from sentryfuse_ros.bench.power_bench import run_params
     from sentryfuse_ros.bench.power_levels import level_charge
-    from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 
     monitor_values = values_from_params_file(args.params_file, "heartbeat_monitor", monitor_params.PARAMS)
     charge = level_charge(LEVEL_NAMES.index(LEVEL), tuple(monitor_values["power.thresholds"]))
@@ -189,7 +199,8 @@ def _one_run(args, folder: Path, scenario: dict, hold_s: float, settle_s: float,
         def _on_prediction(self, msg) -> None:
             super()._on_prediction(msg)
             received.append(Received(time.monotonic(), self.timings[-1].end_to_end_ms,
-                                     msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, msg.origin))
+                                     msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec, msg.origin,
+                                     msg.inference_time_ms))
 
     config = BringupConfig(params_file=params_path, use_sim=True)
     with ExitStack() as undo:
@@ -198,7 +209,7 @@ def _one_run(args, folder: Path, scenario: dict, hold_s: float, settle_s: float,
             config, lambda node: OffloadObserver(node, topics, ledger, SwitchTracker(ratio_for(node_values))),
             folder / "nodes.log", "bench_offload_observer"))
         observer = session.observer
-        if not session.spin_until(lambda: observer.level == 2, time.monotonic() + 30.0):
+        if not session.spin_until(lambda: observer.level == LEVEL_NAMES.index(LEVEL), time.monotonic() + 30.0):
             raise BenchError(f"{scenario['name']}: the low power level was never reported (logs: {folder})")
         if base and not session.spin_until(lambda: observer.inference.get("offload link") == "up",
                                            time.monotonic() + LINK_TIMEOUT_S):
@@ -215,7 +226,7 @@ def _one_run(args, folder: Path, scenario: dict, hold_s: float, settle_s: float,
         base_cpu = {name: cpu_cores(base_cpu_start[name], cpu_seconds(p.pid), end.at - start.at)
                     for name, p in base.items()}
         diagnostics = dict(observer.inference)
-    return _figures(scenario, received, start, end, base_cpu, diagnostics, ledger, drop, node_values)
+    return _record(received, start, end, base_cpu, diagnostics, ledger, drop, node_values)
 
 
 def _drop_link(session, relay: subprocess.Popen, start_at: float, window_s: float, drop_s: float) -> dict:
@@ -229,26 +240,21 @@ def _drop_link(session, relay: subprocess.Popen, start_at: float, window_s: floa
     return {"lost_at": lost_at, "back_at": time.monotonic()}
 
 
-def _figures(scenario, received, start, end, base_cpu, diagnostics, ledger, drop, node_values) -> dict:
+def _record(received, start, end, base_cpu, diagnostics, ledger, drop, node_values) -> RunRecord:
     seconds = end.at - start.at
-    window = between(received, start.at, end.at)
-    robot_cpu = {name: cpu_cores(start.cpu_s[name], end.cpu_s[name], seconds) for name in start.cpu_s}
-    figures = {
-        "robot_cpu_core": robot_cpu.get("perception"),
-        "cpu_core_by_process": robot_cpu,
-        "base_side_cpu_core": base_cpu,
-        "predictions_local": sum(r.origin == "local" for r in window),
-        "predictions_remote": sum(r.origin == "remote" for r in window),
-        "first_per_stamp_ms": latency_summary(first_per_stamp_ms(window)),
-        "remote_ms": latency_summary([r.latency_ms for r in window if r.origin == "remote"]),
-        **accuracy_in(ledger.score.scored, start.ros_ns, end.ros_ns),
-        "inference_diagnostics": {key: value for key, value in diagnostics.items()
-                                  if key.startswith(("offload", "cpu_ms", "plan"))},
-        "window_s": round(seconds, 2),
-    }
+    correct, samples = correct_in(ledger.score.scored, start.ros_ns, end.ros_ns)
+    record = RunRecord(
+        window_s=seconds, received=between(received, start.at, end.at),
+        # Over the whole run, then the window: an answer in the window to a local prediction made
+        # before it is not a first prediction.
+        first=between(first_per_stamp(received), start.at, end.at),
+        robot_cpu_core={name: cpu_cores(start.cpu_s[name], end.cpu_s[name], seconds) for name in start.cpu_s},
+        base_cpu_core=base_cpu, correct=correct, samples=samples,
+        diagnostics={key: value for key, value in diagnostics.items() if key.startswith(("offload", "cpu_ms", "plan"))},
+    )
     if drop is not None:
         period_s = 1.0 / node_values[param_name(LEVEL, "rate_hz")]
-        figures["drop"] = {
+        record.drop = {
             "longest_gap_during_s": longest_gap_s(received, drop["lost_at"], drop["back_at"]),
             "longest_gap_before_s": longest_gap_s(received, start.at, drop["lost_at"]),
             "prediction_period_s": period_s,
@@ -257,7 +263,7 @@ def _figures(scenario, received, start, end, base_cpu, diagnostics, ledger, drop
             "remote_during": sum(r.origin == "remote" for r in between(received, drop["lost_at"] + 1.0,
                                                                         drop["back_at"])),
         }
-    return figures
+    return record
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -271,12 +277,14 @@ def comparison(report: dict) -> dict:
         row = {"cpu_over_local": _ratio(figures["robot_cpu_core"], local["robot_cpu_core"]),
                "accuracy_minus_unpruned": _difference(figures["accuracy"], unpruned["accuracy"]),
                "first_p99_over_local": _ratio(figures["first_per_stamp_ms"]["p99"], local["first_per_stamp_ms"]["p99"])}
-        if "drop" in figures:
-            drop = figures["drop"]
-            row["drop_extra_gap_periods"] = (
-                round((drop["longest_gap_during_s"] - drop["longest_gap_before_s"]) / drop["prediction_period_s"], 2)
-                if drop["longest_gap_during_s"] is not None and drop["longest_gap_before_s"] is not None else None)
-            row["resume_s"] = drop["resume_s"]
+        row["local_node_p99_over_local"] = _ratio(figures["local_node_ms"]["p99"], local["local_node_ms"]["p99"])
+        if "drop" in figures:  # the worst of the runs
+            gaps = [(d["longest_gap_during_s"] - d["longest_gap_before_s"]) / d["prediction_period_s"]
+                    for d in figures["drop"]
+                    if d["longest_gap_during_s"] is not None and d["longest_gap_before_s"] is not None]
+            resumes = [d["resume_s"] for d in figures["drop"]]
+            row["drop_extra_gap_periods"] = round(max(gaps), 2) if gaps else None
+            row["resume_s"] = None if None in resumes else max(resumes)
         out[name] = row
     return out
 
@@ -308,7 +316,7 @@ def meets(rows: dict) -> dict:
 
 
 def format_table(report: dict) -> str:
-    lines = [f"bench offload at {report['level']} power ({report['hold_s']:g} s per scenario, "
+    lines = [f"bench offload at {report['level']} power ({report['repeats']} x {report['hold_s']:g} s per scenario, "
              f"{report['cpu_count']} CPUs, load {report['load_average']})",
              f"{'scenario':<16} {'robot CPU':>9} {'base CPU':>9} {'local':>6} {'remote':>6} "
              f"{'first p50/p99 ms':>17} {'accuracy':>12}"]
@@ -318,8 +326,7 @@ def format_table(report: dict) -> str:
         accuracy = f"{f['accuracy']}% ({f['samples']})" if f["accuracy"] is not None else "-"
         lines.append(f"{name:<16} {f['robot_cpu_core']:>9.4f} {base:>9.4f} {f['predictions_local']:>6} "
                      f"{f['predictions_remote']:>6} {str(first['p50']) + ' / ' + str(first['p99']):>17} {accuracy:>12}")
-        if "drop" in f:
-            d = f["drop"]
+        for d in f.get("drop", []):
             lines.append(f"  link lost {report['drop_s']:g} s: longest gap {d['longest_gap_during_s']} s (before: "
                          f"{d['longest_gap_before_s']} s), {d['predictions_during']} predictions meanwhile, "
                          f"first remote {d['resume_s']} s after the link came back")

@@ -25,7 +25,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("request_topic", REQUEST_TOPIC, "OffloadRequest from robots", read_only=True),
     ParamSpec("reply_topic", REPLY_TOPIC, "where answers (Prediction, origin remote) are published", read_only=True),
     ParamSpec("status_topic", STATUS_TOPIC, "BaseStationStatus heartbeat", read_only=True),
-    ParamSpec("heartbeat_hz", 10.0, "heartbeats per second: a robot judges the link lost after its "
+    ParamSpec("heartbeat_hz", 4.0, "heartbeats per second: a robot judges the link lost after its "
               "offload.link_timeout_s without one", minimum=0.0, maximum=100.0, min_exclusive=True, read_only=True),
     ParamSpec("diagnostics_hz", 1.0, "rate of the base station's diagnostics on /diagnostics",
               minimum=0.0, maximum=10.0, min_exclusive=True, read_only=True),

@@ -2,9 +2,9 @@
 which answers still count. inference_node calls it under its lock.
 
 Rules (each stated here once):
-- The link is up while base_station heartbeats for the robot's own task arrive within
-  `link_timeout_s` of each other (two offload deadlines by default): the link is judged lost
-  that long after the last one, and up again at the first heartbeat after it.
+- The link is up while base_station heartbeats for the robot's own task (or its answers) arrive
+  within `link_timeout_s` of each other (two offload deadlines by default): the link is judged
+  lost that long after the last one, and up again at the first heartbeat after it.
 - Speculative offload: the local prediction is always published at once. Its inputs are sent
   only when the level allows offload, the link is up and the local confidence is below
   `confidence_threshold` (1 sends every prediction), so the link carries the cases it can change.
@@ -114,6 +114,8 @@ class OffloadLink(Generic[Local]):
     def answered(self, now: float, key: Key) -> Local | None:
         """The local prediction an answer for `key` supersedes, or None: late (past the deadline, or
         after a newer local prediction) or never asked for."""
+        if self._heard_task == self.task:
+            self._heard_at = max(self._heard_at or now, now)  # an answer is heard from the base station too
         pending = self._pending.pop(key, None)
         if pending is None:
             self.counts["late" if self._expired.pop(key, 0) is None else "answer not awaited"] += 1
