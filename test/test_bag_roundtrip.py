@@ -54,6 +54,7 @@ def test_simulator_to_bag_to_model_to_live_predictions(tmp_path):
                                       "live_minus_offline_points"}
 
 
+@pytest.mark.slow  # seconds
 def test_a_real_wrist_imu_task_runs_through_the_same_code(tmp_path):
     """BasicMotions (four activities, a watch's six IMU axes at 10 Hz): bag -> dataset -> training
     -> the node's own per-tick logic over the bag (the live node on it: `sentryfuse bench

@@ -459,6 +459,7 @@ def test_calibration_report_on_synthetic_samples():
     assert blind["audio"]["clip_range_above_threshold"] == 0.0
 
 
+@pytest.mark.slow  # seconds
 def test_defaults_on_the_prepared_test_split():
     """The calibration claims of the module docstring, on the first 150 test samples."""
     from sentryfuse_ros.data.cache import CacheError

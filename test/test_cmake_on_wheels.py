@@ -17,6 +17,7 @@ from conftest import REPO_ROOT
 VENV = Path(sys.prefix)
 
 
+@pytest.mark.slow  # seconds
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="needs cmake")
 @pytest.mark.skipif(not (VENV / "share" / "ament_cmake").is_dir(), reason="needs the ROS 2 wheels' CMake files")
 def test_full_package_configures_against_the_wheels(tmp_path):

@@ -141,6 +141,7 @@ def test_corrupt_or_outdated_cache_is_reported(small_builds, tmp_path):
 # ----------------------------------------------------------------------------- the full benchmark
 
 
+@pytest.mark.slow  # seconds
 @BUILD_TIMEOUT
 def test_split_sizes_shapes_and_balance(splits):
     config = BuildConfig()

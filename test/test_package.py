@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import pytest
 from catkin_pkg.package import parse_package
 
 from conftest import REPO_ROOT
@@ -15,6 +16,7 @@ def test_package_imports_without_ros_or_torch():
     assert output.split() == ["False", "False"]
 
 
+@pytest.mark.slow  # seconds
 def test_model_and_pruning_never_import_rclpy_even_indirectly():
     # Every module of model/ and pruning/ imported in a fresh interpreter: neither they nor
     # anything they import may load rclpy (they run offline, without ROS).
@@ -51,6 +53,7 @@ def test_cli_rejects_unknown_command_with_usage():
     assert "invalid choice" in result.stderr
 
 
+@pytest.mark.slow  # seconds
 def test_info_finds_messages_and_rclpy():
     result = subprocess.run([sys.executable, "-m", "sentryfuse_ros.cli", "info", "--strict"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -38,6 +38,7 @@ def samples(shipped):
         return [probe_inputs(shipped[0], MODALITIES, seed) for seed in range(1, N_SAMPLES + 1)]
 
 
+@pytest.mark.slow  # seconds
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_every_runtime_gives_the_eager_logits_on_every_plan(shipped, samples, name):
     cache = PlanCache(*shipped, runtime=name)
@@ -113,6 +114,7 @@ def test_onnx_export_covers_dense_attention_and_pruned_away_layers(config):
     assert choice.runtime.name == "onnxruntime", choice.rejected
 
 
+@pytest.mark.slow  # seconds
 def test_onnx_plans_agree_with_eager_on_live_windows_that_straddle_two_samples(shipped):
     """What the node feeds a plan mid-stream: windows holding the end of one sample and the start
     of the next, as sensor messages arrive (IMU rows at 100 Hz, 50 ms audio chunks, a frame)."""

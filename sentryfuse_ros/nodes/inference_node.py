@@ -576,9 +576,11 @@ class InferenceNode(SentryLifecycleNode):
 
     def _offload_values(self, policy) -> dict[str, object]:
         with self._lock:
-            link = self._offload
-            values = {"offload link": link.state(time.monotonic()), "offload at this level": policy.offload,
+            link, now = self._offload, time.monotonic()
+            values = {"offload link": link.state(now), "offload at this level": policy.offload,
                       "offload in flight": link.in_flight()}
+            if link.transitions:
+                values["offload link changed, s ago"] = round(now - link.transitions[-1][0], 1)
             values |= {f"offload {what}": count for what, count in link.counts.items()}
             if link.round_trips_ms:
                 values["offload round trip ms, median of recent"] = sorted(link.round_trips_ms)[
