@@ -43,9 +43,9 @@ def _check_live_equals_offline(report: dict) -> None:
 
 @pytest.mark.slow  # sensor_sim, recorder, trainer, inference_node and player as processes over DDS
 def test_simulator_to_bag_to_model_to_live_predictions(tmp_path):
-    report = _roundtrip(tmp_path, "--source", "synthetic", "--record-s", "20", "--sample-period-s", "1",
-                        "--epochs", "10", "--batch-size", "8", "--gate-steps", "50", "--block", "2")
-    assert report["record"]["lost"] == 0 and report["record"]["messages"]["/sentryfuse/ground_truth"] >= 15
+    report = _roundtrip(tmp_path, "--source", "synthetic", "--record-s", "15", "--sample-period-s", "1",
+                        "--epochs", "6", "--batch-size", "8", "--gate-steps", "30", "--block", "2")
+    assert report["record"]["lost"] == 0 and report["record"]["messages"]["/sentryfuse/ground_truth"] >= 11
     assert report["task"]["modalities"] == ["camera", "imu", "audio"]
     assert report["task"]["class_names"] == [str(digit) for digit in range(10)]
     _check_live_equals_offline(report)

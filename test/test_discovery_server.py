@@ -48,7 +48,7 @@ def test_nodes_find_each_other_through_the_discovery_server(processes, monkeypat
     # The base station is publishing now; plain discovery (which finds a local peer within a
     # second or two) hears nothing of it.
     monkeypatch.delenv("ROS_DISCOVERY_SERVER")
-    outsider = processes.start("-c", LISTENER, "8", name="outsider")
+    outsider = processes.start("-c", LISTENER, "5", name="outsider")
     assert wait_for(lambda: outsider.poll() is not None, 90.0)
     assert processes.log(outsider).strip().endswith("silence"), processes.log(outsider)
 
