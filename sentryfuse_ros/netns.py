@@ -16,6 +16,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sentryfuse_ros.process_control import stop_process
+
 ROBOT = "robot"
 BASE = "base"
 SIDES = (ROBOT, BASE)
@@ -32,7 +34,6 @@ SUBNET_ENV = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET"}
 # keep shared memory, those within the base side use UDP, which keeps working while the link is
 # down.
 SIDE_ENV = {ROBOT: {}, BASE: {"FASTDDS_BUILTIN_TRANSPORTS": "UDPv4"}}
-STOP_TIMEOUT_S = 5.0
 
 _pair_numbers = itertools.count()
 
@@ -140,13 +141,7 @@ class NetnsPair:
     def close(self) -> None:
         """Stop the started processes and delete both namespaces; safe to call again."""
         for process in self._processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=STOP_TIMEOUT_S)
+            stop_process(process)
         self._processes.clear()
         while self._created:
             _ip("netns", "del", self._created.pop())

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from sentryfuse_ros.model.config import SentryAttendConfig
+from sentryfuse_ros.process_control import stop_process
 from sentryfuse_ros.ros_domain import fresh_domain_id
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,13 +48,7 @@ class ProcessGroup:
         return process
 
     def stop(self, process: subprocess.Popen, timeout: float = 5.0) -> None:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=timeout)
+        stop_process(process, timeout)
 
     def log(self, process: subprocess.Popen) -> str:
         for candidate, path in self.processes:

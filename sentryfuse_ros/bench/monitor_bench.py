@@ -50,6 +50,7 @@ from sentryfuse_ros.nodes.lifecycle_client import activate_remote
 from sentryfuse_ros.nodes.params import values_from_params_file
 from sentryfuse_ros.nodes.qos import latched_state_qos, sensor_qos
 from sentryfuse_ros.ros_domain import use_own_domain
+from sentryfuse_ros.process_control import stop_process
 
 TARGET_MARGIN_S = 0.050
 # Deep best-effort queues: this process must not lose the messages whose stamps it compares.
@@ -222,17 +223,6 @@ def _start(module: str, log_path: Path, env: dict, *ros_args: str) -> subprocess
     with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """Terminate, then kill if it does not go within 5 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def check_period_args(period_s: float | None) -> list[str]:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from sentryfuse_ros.bench.monitor_bench import cpu_seconds, stop_process
+from sentryfuse_ros.bench.monitor_bench import cpu_seconds
 from sentryfuse_ros.bench.offload_figures import (Received, RunRecord, between, correct_in, cpu_cores,
                                                   first_per_stamp, longest_gap_s, pooled, resume_s)
 from sentryfuse_ros.bench.ros_bench import BenchError, load_source, ratio_for
@@ -43,6 +43,7 @@ from sentryfuse_ros.nodes.params import values_from_params_file
 from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 from sentryfuse_ros.nodes.power_policy import param_name
 from sentryfuse_ros.ros_domain import use_own_domain
+from sentryfuse_ros.process_control import stop_process
 
 LEVEL = "low"
 BASE_TOPICS = {"request": "base/offload/request", "reply": "base/offload/reply", "status": "base/offload/status"}

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from sentryfuse_ros.bench.monitor_bench import stop_process
+from sentryfuse_ros.process_control import stop_process
 
 TARGETS = {  # issue 12
     "lost_messages": (0, "=="),
