@@ -18,6 +18,11 @@ freshness itself), picks the cached plan for exactly that situation, runs it on 
 stamp-aligned sensor windows and publishes a Prediction whose header is the newest source stamp
 and frame.
 
+Offload (nodes/offload_link.py): at a level whose policy allows it, a prediction less confident
+than offload.confidence_threshold also goes to a base station (nodes/base_station.py) as its
+model inputs, while the base station's heartbeat is heard; the answer is republished (origin
+remote, same header) if it comes within offload.deadline_s and before the next local prediction.
+
 Executor (nodes/lifecycle.run_nodes): single-threaded or rclpy's EventsExecutor (`executor`);
 with polled ingestion it wakes about rate_hz + 3 times a second instead of once per message. The tick and the ModalityState
 subscription have their own callback groups and the windows are shared under a lock, so the
