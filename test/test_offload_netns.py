@@ -64,7 +64,7 @@ def test_a_real_link_down_leaves_local_predictions_and_offload_resumes(tiny_weig
         down_at = time.monotonic()
         assert wait_for(lambda: recording.link() == "down", 30.0, interval=0.2), logs()
         noticed_at = time.monotonic()
-        time.sleep(3.0)
+        time.sleep(2.0)
         assert len(recording.predictions("local", since=noticed_at)) >= 5, "local predictions must go on"
         assert not recording.predictions("remote", since=noticed_at + 0.5), "nothing crosses a link that is down"
         assert recording.predictions("local", since=down_at), logs()
