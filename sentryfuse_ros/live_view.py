@@ -56,7 +56,8 @@ class LiveView:
             self.latest, self.count = msg, self.count + 1
             self.latest_e2e_ms = (node.get_clock().now().nanoseconds - stamp_to_ns(msg.header.stamp)) / 1e6
             self.score.on_prediction(stamp_to_ns(msg.header.stamp), msg.label)
-            if msg.plan_id != self.previous_plan:
+            # A base station's answer (origin remote) is not a plan change of the robot's.
+            if msg.origin != Prediction.ORIGIN_REMOTE and msg.plan_id != self.previous_plan:
                 self._print(f"plan -> {msg.plan_id} ({msg.kept_parameters}/{msg.total_parameters} parameters)")
                 self.previous_plan = msg.plan_id
 
@@ -90,7 +91,8 @@ class LiveView:
         truth = self.score.truths[-1][1] if self.score.truths else "?"
         accuracy = "" if self.score.accuracy is None else f" | acc {100 * self.score.accuracy:.1f}% ({len(self.score.scored)})"
         return (
-            f"t={elapsed_s:5.1f}s truth {truth} pred {p.label} ({p.confidence:.2f}) "
+            f"t={elapsed_s:5.1f}s truth {truth} pred {p.label} ({p.confidence:.2f}"
+            f"{', base station' if p.origin == 'remote' else ''}) "
             f" | used {'+'.join(p.used_modalities)} of live {'+'.join(p.live_modalities)}"
             f" | {LEVEL_NAMES[p.power_level] if p.power_level < len(LEVEL_NAMES) else p.power_level} {battery}"
             f" | ratio {p.prune_ratio:.2f}"
