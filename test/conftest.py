@@ -108,21 +108,28 @@ def kept_counts(plan) -> tuple[int, int]:
     return sum(len(l.kept_heads) for l in plan.layers), sum(len(l.kept_channels) for l in plan.layers)
 
 
+def save_with_gate(backbone, weights_stem: Path, gate_stem: Path | None = None) -> tuple[Path, Path]:
+    """Save `backbone` and a random gate registered to it (at gate_stem, else beside the weights):
+    (weights path, gate path)."""
+    from sentryfuse_ros.model.checkpoint import backbone_sha256, save_checkpoint
+    from sentryfuse_ros.model.gate_checkpoint import gate_beside, save_gate
+    from sentryfuse_ros.model.sentry_gate import SentryGate
+    from sentryfuse_ros.pruning.gate_training import gate_config_for
+
+    weights = save_checkpoint(backbone, weights_stem)
+    gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), gate_stem or gate_beside(weights),
+                     backbone_sha256(weights))
+    return weights, gate
+
+
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     """A random tiny backbone and a gate registered to it: fast to load, same code paths as the
     shipped weights (weights path, gate path)."""
     from sentryfuse_ros.model import SentryAttend
-    from sentryfuse_ros.model.checkpoint import backbone_sha256, save_checkpoint
-    from sentryfuse_ros.model.gate_checkpoint import save_gate
-    from sentryfuse_ros.model.sentry_gate import SentryGate
-    from sentryfuse_ros.pruning.gate_training import gate_config_for
 
     folder = tmp_path_factory.mktemp("weights")
-    backbone = SentryAttend(TINY).eval()
-    weights = save_checkpoint(backbone, folder / "tiny")
-    gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), folder / "gate", backbone_sha256(weights))
-    return weights, gate
+    return save_with_gate(SentryAttend(TINY).eval(), folder / "tiny", folder / "gate")
 
 
 def from_bag_args(bags, name, *options):

@@ -166,24 +166,21 @@ def test_setting_weights_path_alone_deploys_a_model_of_another_task_with_its_gat
 
     from rclpy.parameter import Parameter as NodeParameter
 
-    from conftest import ONE_LAYER
+    from conftest import ONE_LAYER, save_with_gate
     from sentryfuse_ros.data.spec import IMU_AXES, InputSpec
     from sentryfuse_ros.model import SentryAttend
-    from sentryfuse_ros.model.checkpoint import backbone_sha256, checkpoint_paths, save_checkpoint
-    from sentryfuse_ros.model.gate_checkpoint import gate_beside, save_gate
-    from sentryfuse_ros.model.sentry_gate import SentryGate
+    from sentryfuse_ros.model.checkpoint import checkpoint_paths, save_checkpoint
+    from sentryfuse_ros.model.gate_checkpoint import gate_beside
     from sentryfuse_ros.nodes import encode
     from sentryfuse_ros.nodes.inference_node import InferenceNode
     from sentryfuse_ros.nodes.lifecycle import autostart
     from sentryfuse_ros.nodes.stamps import ns_to_stamp
-    from sentryfuse_ros.pruning.gate_training import gate_config_for
 
     wrist = InputSpec(modalities=("imu",), class_names=("rest", "walk", "run"), imu_rate_hz=50.0,
                       imu_window_samples=150, imu_axes=IMU_AXES[:3])
     model = SentryAttend(replace(ONE_LAYER, input=wrist)).eval()
-    weights = save_checkpoint(model, tmp_path / "wrist" / "sentryattend")
+    weights, _ = save_with_gate(model, tmp_path / "wrist" / "sentryattend")
     weights_only = save_checkpoint(model, tmp_path / "alone" / "sentryattend")  # no gate beside it
-    save_gate(SentryGate(gate_config_for(model, hidden=16)), gate_beside(weights), backbone_sha256(weights))
     digits_weights = tmp_path / "digits" / "sentryattend.safetensors"  # the tiny digits pair, as shipped
     for source, target in [(tiny_weights[0], digits_weights), (tiny_weights[1], gate_beside(digits_weights))]:
         for old, new in zip(checkpoint_paths(source), checkpoint_paths(target)):

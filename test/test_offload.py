@@ -11,18 +11,14 @@ from dataclasses import replace
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 
-from conftest import REPO_ROOT, TINY, wait_for
+from conftest import REPO_ROOT, TINY, save_with_gate, wait_for
 from inference_rig import RATES, Predictions
 from inference_rig import start as start_inference
 from monitor_rig import MonitorRig
 from sentryfuse_ros.data.spec import INPUT_SPEC
 from sentryfuse_ros.model import SentryAttend
-from sentryfuse_ros.model.checkpoint import backbone_sha256, save_checkpoint
-from sentryfuse_ros.model.gate_checkpoint import save_gate
-from sentryfuse_ros.model.sentry_gate import SentryGate
 from sentryfuse_ros.nodes.diagnostics import NAME_PREFIX
 from sentryfuse_ros.nodes.qos import reliable_qos
-from sentryfuse_ros.pruning.gate_training import gate_config_for
 
 # Every level the test can be at offloads every prediction (the tiny model is never confident).
 OFFLOAD_ALWAYS = ("-p", "policy.full.offload:=true", "-p", "policy.normal.offload:=true",
@@ -96,9 +92,7 @@ def test_a_base_station_of_another_task_is_not_used(ros_node, processes, tiny_we
     task, though the tensors have the same shapes) hears it but never sends it anything."""
     other_task = replace(INPUT_SPEC, class_names=("left", "right", "stop"))
     backbone = SentryAttend(replace(TINY, input=other_task)).eval()
-    other_weights = save_checkpoint(backbone, tmp_path / "other")
-    other_gate = save_gate(SentryGate(gate_config_for(backbone, hidden=16)), tmp_path / "gate",
-                           backbone_sha256(other_weights))
+    other_weights, other_gate = save_with_gate(backbone, tmp_path / "other", tmp_path / "gate")
     weights, _ = tiny_weights
     base = start_base_station(processes, weights)
     inference = start_inference(processes, (other_weights, other_gate), *OFFLOAD_ALWAYS, monitor=False)

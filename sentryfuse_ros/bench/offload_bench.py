@@ -47,7 +47,7 @@ from sentryfuse_ros.process_control import stop_process
 
 LEVEL = "low"
 BASE_TOPICS = {"request": "base/offload/request", "reply": "base/offload/reply", "status": "base/offload/status"}
-LINK_TIMEOUT_S = 60.0  # the robot hears the base station through the relay within this
+HEAR_BASE_TIMEOUT_S = 60.0  # the robot hears the base station through the relay within this
 DURATIONS = {False: (60.0, 5.0), True: (25.0, 3.0)}  # (hold, settle) seconds; --quick
 TARGETS = {
     "cpu_over_local_max": 0.5,  # offload-20ms robot CPU / local robot CPU
@@ -213,7 +213,7 @@ def _one_run(args, folder: Path, scenario: dict, hold_s: float, settle_s: float,
         if not session.spin_until(lambda: observer.level == LEVEL_NAMES.index(LEVEL), time.monotonic() + 30.0):
             raise BenchError(f"{scenario['name']}: the low power level was never reported (logs: {folder})")
         if base and not session.spin_until(lambda: observer.inference.get("offload link") == "up",
-                                           time.monotonic() + LINK_TIMEOUT_S):
+                                           time.monotonic() + HEAR_BASE_TIMEOUT_S):
             raise BenchError(f"{scenario['name']}: the robot never heard the base station (logs: {folder})")
         session.spin_until(lambda: False, time.monotonic() + settle_s)
         start = session.mark()

@@ -53,7 +53,7 @@ class BaseStation(SentryLifecycleNode):
         self._reply_pub = self._status_pub = self._diag_pub = None
         self._counts: Counter[str] = Counter()
         self._last_refusal = ""
-        self._forward_ms: list[float] = []
+        self._answer_ms: list[float] = []
 
     # --- lifecycle -------------------------------------------------------------------------
     def on_configure(self, state) -> TransitionCallbackReturn:
@@ -85,7 +85,7 @@ class BaseStation(SentryLifecycleNode):
 
     def on_activate(self, state) -> TransitionCallbackReturn:
         self._counts.clear()
-        self._forward_ms.clear()
+        self._answer_ms.clear()
         self._request_subscription = self.create_subscription(
             OffloadRequest, self._values["request_topic"], self._on_request, offload_qos(),
             event_callbacks=_QUIET_SUBSCRIPTION)
@@ -135,8 +135,8 @@ class BaseStation(SentryLifecycleNode):
         )
         self._reply_pub.publish(answer)
         self._counts["answered"] += 1
-        self._forward_ms.append(elapsed_ms)
-        del self._forward_ms[:-200]
+        self._answer_ms.append(elapsed_ms)
+        del self._answer_ms[:-200]
 
     def _refuse(self, reason: str) -> None:
         self._counts["refused"] += 1
@@ -153,8 +153,8 @@ class BaseStation(SentryLifecycleNode):
     def _publish_diagnostics(self) -> None:
         values: dict[str, object] = {"task": self._task, "model": self._model_name,
                                      "prune_ratio": self._values["prune_ratio"], **self._counts}
-        if self._forward_ms:
-            values["answer ms, median of recent"] = sorted(self._forward_ms)[len(self._forward_ms) // 2]
+        if self._answer_ms:
+            values["answer ms, median of recent"] = sorted(self._answer_ms)[len(self._answer_ms) // 2]
         if self._last_refusal:
             values["last refusal"] = self._last_refusal
         refused = self._counts["refused"]

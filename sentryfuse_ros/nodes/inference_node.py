@@ -181,11 +181,11 @@ class InferenceNode(SentryLifecycleNode):
 
     def _use_task(self, cache: PlanCache) -> None:
         """Cut windows, read sensors and name classes as this model's task says (its checkpoint's spec)."""
-        spec = cache.backbone.config.input
-        if spec != self._loop.spec or not self._offload.task:
-            self.get_logger().info(f"model task {spec_fingerprint(spec)}: {describe_task(spec)}")
+        spec, task = cache.backbone.config.input, spec_fingerprint(cache.backbone.config.input)
+        if task != self._offload.task:
+            self.get_logger().info(f"model task {task}: {describe_task(spec)}")
         self._loop.use_spec(spec)
-        self._offload.task = spec_fingerprint(spec)  # a base station serving another task is not used
+        self._offload.task = task  # a base station serving another task is not used
 
     def _prepared_models(self, values) -> PlanCache:
         """The validated models for these values (cross_check loaded them), plans built."""
@@ -430,16 +430,14 @@ class InferenceNode(SentryLifecycleNode):
         with self._lock:
             awaited = self._offload.answered(time.monotonic(), (stamp_to_ns(answer.header.stamp),
                                                                answer.header.frame_id))
-            problem = None
-            if awaited is not None and not (len(answer.class_scores) == n_classes and 0 <= answer.class_id < n_classes
-                                            and all(math.isfinite(score) for score in answer.class_scores)):
-                problem = (f"answer with {len(answer.class_scores)} scores and class {answer.class_id} "
-                           f"for a task of {n_classes} classes")
-                self._offload.counts["unusable answer"] += 1
         if awaited is None:
             return
-        if problem:
-            self.get_logger().warning(f"offload: {problem}", throttle_duration_sec=5.0)
+        if not (len(answer.class_scores) == n_classes and 0 <= answer.class_id < n_classes
+                and all(math.isfinite(score) for score in answer.class_scores)):
+            with self._lock:
+                self._offload.counts["unusable answer"] += 1
+            self.get_logger().warning(f"offload: answer with {len(answer.class_scores)} scores and class "
+                                      f"{answer.class_id} for a task of {n_classes} classes", throttle_duration_sec=5.0)
             return
         local, started = awaited
         msg = Prediction(
@@ -577,7 +575,6 @@ class InferenceNode(SentryLifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-
 
     def _offload_values(self, policy) -> dict[str, object]:
         with self._lock:
