@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str] | dict] = {
     },
     "gate": {
         "train": ("sentryfuse_ros.pruning.gate_cli", "Fit SentryGate to a trained backbone (per-subset iterative importance targets)"),
+        "decide": ("sentryfuse_ros.evaluation.ship_decision", "Whether a backbone and its gate should replace the shipped pair: validation accuracy of the gate's plans at every power level"),
     },
     "eval": ("sentryfuse_ros.evaluation.cli", "Compare SentryGate with the pruning baselines over modality subsets, ratios and seeds (resumable)"),
     "train": ("sentryfuse_ros.training.cli", "Train a SentryAttend variant (modality-dropout curriculum) on the digits benchmark or a recorded dataset"),

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from sentryfuse_ros.modalities import MODALITIES
 from sentryfuse_ros.nodes.power_policy import TRIGGERS
 
-RATIOS = (0.0, 0.2, 0.4, 0.6)
+RATIOS = (0.0, 0.2, 0.4, 0.6, 0.8)
 RATES_HZ = (10.0, 5.0, 2.0)
 SHEDS = ("", "imu", "imu,audio", "audio")
 REFERENCE = {"prune_ratio": 0.0, "rate_hz": 10.0, "trigger": "rate", "shed": ""}

@@ -49,7 +49,7 @@ from sentryfuse_ros.pruning.registry import build_method
 from sentryfuse_ros.pruning.runtime import POLICIES, choose_runtime
 from sentryfuse_ros.pruning.slicing import parameter_count, sliced_model, weight_bytes
 
-RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 TARGET_RATIO = 0.5
 # The runtime issue's targets for pruned@0.5 against unpruned SentryAttend, by width multiplier.
 SPEEDUP_VS_UNPRUNED_TARGETS = {1: 1.6, 4: 2.0}

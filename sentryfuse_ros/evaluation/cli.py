@@ -1,7 +1,7 @@
 """`sentryfuse eval`: the pruning comparison grid on the held-out test split.
 
-    sentryfuse eval --quick          # <= 3 minutes on 2 cores: 1 seed, ratios 0.2/0.4/0.6, 512 test examples
-    sentryfuse eval                  # 7 subsets x 6 ratios x 7 methods x 3 seeds, whole test split
+    sentryfuse eval --quick          # <= 3 minutes on 2 cores: 1 seed, ratios 0.2/0.4/0.6/0.8, 512 test examples
+    sentryfuse eval                  # 7 subsets x 8 ratios (0.1..0.8) x 7 methods x 3 seeds, whole test split
 
 Results go to results/eval[-quick]/: results.csv (resumable: rows already there for the same
 backbone, settings and method are skipped), report.md and PNG plots; the headline is printed.
@@ -38,6 +38,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--methods", help=f"comma-separated methods (default {','.join(DEFAULT_METHODS)}; also {','.join(extra)})"
     )
+    parser.add_argument("--split", choices=("test", "test_sklearn"), default="test",
+                        help="test split: test, or test_sklearn (the digits' unseen writers; results in <out>-test_sklearn)")
     parser.add_argument("--data", default="digits",
                         help="dataset: digits (the benchmark) or a recorded dataset's name (its test and val splits)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    spec = QUICK_GRID if args.quick else FULL_GRID
+    spec = replace(QUICK_GRID if args.quick else FULL_GRID, test_split=args.split)
     if args.methods:
         spec = replace(spec, methods=tuple(name.strip() for name in args.methods.split(",") if name.strip()))
     methods = build_methods(spec.methods, explicit=bool(args.methods), checkpoint=args.checkpoint, gate=args.gate)
@@ -91,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     spec = replace(spec, subsets=subsets_of(model.config.modalities))
     pool = Calibration(calibration.inputs, calibration.labels)
     out_dir = args.out or (QUICK_OUT if args.quick else FULL_OUT)
+    if args.out is None and args.split != "test":
+        out_dir = out_dir.with_name(f"{out_dir.name}-{args.split}")
     data = GridData(model, test.inputs, test.labels, pool)
     summary = evaluate_and_report(data, spec, methods, out_dir, progress=not args.no_progress)
     print(summary)

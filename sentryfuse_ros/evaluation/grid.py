@@ -20,7 +20,7 @@ from torch import nn
 from sentryfuse_ros.modalities import MODALITY_SUBSETS
 from sentryfuse_ros.pruning.registry import DEFAULT_METHODS
 
-RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # The unpruned backbone, evaluated once per subset as the reference row.
 UNPRUNED = "unpruned"
 
@@ -49,8 +49,8 @@ class GridSpec:
 
 
 FULL_GRID = GridSpec()
-# <= 3 minutes on 2 cores: one seed, three ratios, 512 test examples, 64 calibration examples.
-QUICK_GRID = GridSpec(seeds=(0,), ratios=(0.2, 0.4, 0.6), test_examples=512, calibration_examples=64)
+# <= 3 minutes on 2 cores: one seed, four ratios, 512 test examples, 64 calibration examples.
+QUICK_GRID = GridSpec(seeds=(0,), ratios=(0.2, 0.4, 0.6, 0.8), test_examples=512, calibration_examples=64)
 
 
 def model_digest(model: nn.Module) -> str:

@@ -43,7 +43,7 @@ class GateTrainingConfig:
     # Iterative pruning steps: 0.1 matches the evaluation grid's ratios; budgets in between are
     # interpolated by the gate.
     budget_step: float = 0.1
-    max_budget: float = 0.7
+    max_budget: float = 0.8
     fit_steps: int = 4000
     learning_rate: float = 3e-3
     hidden: int = 128
@@ -54,7 +54,7 @@ class GateTrainingConfig:
     channel_target: str = "fisher"
     one_shot: bool = False  # measure once instead of re-measuring after each pruning step
     # Budgets at which the plan refinements are compared on held-out data.
-    refinement_check_budgets: tuple[float, ...] = (0.2, 0.4, 0.6)
+    refinement_check_budgets: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
     seed: int = 0
 
     def __post_init__(self):
@@ -199,6 +199,25 @@ def _heldout_accuracy(gate: SentryGate, model: SentryAttend, heldout: Calibratio
     return correct / total
 
 
+@torch.no_grad()
+def store_means(gate: SentryGate, model: SentryAttend, calibration: Calibration) -> None:
+    """Store the backbone's per-subset mean head outputs and FFN channels in `gate` (bias compensation)."""
+    for row, subset in enumerate(MODALITY_SUBSETS):  # the gate's tables have a row per subset of all three
+        if not set(subset) <= set(model.config.modalities):
+            continue  # the task has no such inputs: the row stays zero and is never read
+        stats = activation_stats(model, calibration.batches(subset))
+        gate.head_output_means[row] = torch.cat([m.reshape(-1) for m in stats.head_mean])
+        gate.channel_means[row] = torch.cat(stats.channel_mean)
+
+
+def refine_gate(gate: SentryGate, model: SentryAttend, calibration: Calibration, heldout: Calibration, budgets) -> dict:
+    """What a fitted gate (its means stored) keeps besides its MLP, measured offline: the
+    mask-tuning scales of its own plans and the refinement its plans deploy with, chosen on
+    `heldout` at `budgets`. Post-hoc and joint training both end here."""
+    store_mask_tuning(gate, model, calibration)
+    return choose_refinement(gate, model, heldout, budgets)
+
+
 def choose_refinement(gate: SentryGate, model: SentryAttend, heldout: Calibration, budgets) -> dict:
     """Held-out accuracy of the gate's plans under each refinement; the gate keeps the best
     (the simpler one, in REFINEMENTS order, on a tie)."""
@@ -218,17 +237,10 @@ def train_gate(
     heldout = heldout.sample(min(config.heldout_examples, len(heldout.labels)), seed=config.seed)
     budgets = budget_grid(config.budget_step, config.max_budget)
     gate = SentryGate(gate_config_for(model, config.hidden, tuple(b for b in budgets if b > 0)))
-    with torch.no_grad():
-        for row, subset in enumerate(MODALITY_SUBSETS):  # the gate's tables have a row per subset of all three
-            if not set(subset) <= set(model.config.modalities):
-                continue  # the task has no such inputs: the row stays zero and is never read
-            stats = activation_stats(model, calibration.batches(subset))
-            gate.head_output_means[row] = torch.cat([m.reshape(-1) for m in stats.head_mean])
-            gate.channel_means[row] = torch.cat(stats.channel_mean)
+    store_means(gate, model, calibration)
     targets = collect_targets(model, calibration, budgets, gate, config)
     history = fit_gate(gate, targets, config)
-    store_mask_tuning(gate, model, calibration)
-    refinement = choose_refinement(gate, model, heldout, config.refinement_check_budgets)
+    refinement = refine_gate(gate, model, calibration, heldout, config.refinement_check_budgets)
     report = {
         "config": asdict(config),
         "fit_loss_first_last": [history[0], history[-1]],

@@ -37,6 +37,54 @@ class MaskGradients:
         return [g.square().mean(0) for g in self.heads], [g.square().mean(0) for g in self.channels]
 
 
+class MaskGradientRecorder:
+    """Collects per-example dL/dm of every head and FFN channel while installed on a model.
+
+    Inside `with MaskGradientRecorder(model) as recorder:` every backward pass through a
+    forward made there appends its per-example mask gradients; `gradients()` returns them.
+    Joint training records its full-width forward this way; `mask_gradients` its calibration set.
+    """
+
+    def __init__(self, model: SentryAttend):
+        self.model = model
+        self._heads: list[list[Tensor]] = [[] for _ in model.blocks]
+        self._channels: list[list[Tensor]] = [[] for _ in model.blocks]
+        self._handles = []
+
+    @staticmethod
+    def _capture(store: list[Tensor], reduce_dims: tuple[int, ...]):
+        def hook(_module, _inputs, output: Tensor):
+            if not output.requires_grad:
+                return  # a forward under no_grad has no backward to record
+            # The gradient hook must not hold `output` itself: the tensor holds its hooks, and that
+            # cycle is never freed (it leaked every training step's activations).
+            activation = output.detach()
+
+            def on_grad(grad: Tensor):
+                store.append((activation * grad).sum(dim=reduce_dims))
+
+            output.register_hook(on_grad)
+
+        return hook
+
+    def __enter__(self) -> "MaskGradientRecorder":
+        for layer, block in enumerate(self.model.blocks):
+            # Head outputs are (B, H, T, head_dim); FFN hidden activations are (B, T, F).
+            self._handles.append(block.attn.head_output.register_forward_hook(self._capture(self._heads[layer], (2, 3))))
+            self._handles.append(block.ffn.hidden.register_forward_hook(self._capture(self._channels[layer], (1,))))
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def gradients(self) -> MaskGradients:
+        if not self._heads[0]:
+            raise ValueError("no batches given: saliency needs calibration data")
+        return MaskGradients([torch.cat(g) for g in self._heads], [torch.cat(g) for g in self._channels])
+
+
 def mask_gradients(
     model: SentryAttend, batches: Iterable[tuple[Mapping[str, Tensor], Tensor]]
 ) -> MaskGradients:
@@ -46,35 +94,15 @@ def mask_gradients(
     """
     was_training = model.training
     model.eval()  # no dropout: measure the network as it will run
-    head_grads: list[list[Tensor]] = [[] for _ in model.blocks]
-    channel_grads: list[list[Tensor]] = [[] for _ in model.blocks]
-    handles = []
-
-    def capture(store: list[Tensor], reduce_dims: tuple[int, ...]):
-        def hook(_module, _inputs, output: Tensor):
-            def on_grad(grad: Tensor):
-                store.append((output.detach() * grad).sum(dim=reduce_dims))
-
-            output.register_hook(on_grad)
-
-        return hook
-
-    for layer, block in enumerate(model.blocks):
-        # Head outputs are (B, H, T, head_dim); FFN hidden activations are (B, T, F).
-        handles.append(block.attn.head_output.register_forward_hook(capture(head_grads[layer], (2, 3))))
-        handles.append(block.ffn.hidden.register_forward_hook(capture(channel_grads[layer], (1,))))
     try:
-        for inputs, labels in batches:
-            model.zero_grad(set_to_none=True)
-            # enable_grad: callers may run under no_grad/inference_mode, which would leave no graph.
-            with torch.enable_grad():
-                # Sum, not mean: per-example gradients must not depend on the batch size.
-                F.cross_entropy(model(inputs), labels, reduction="sum").backward()
+        with MaskGradientRecorder(model) as recorder:
+            for inputs, labels in batches:
+                model.zero_grad(set_to_none=True)
+                # enable_grad: callers may run under no_grad/inference_mode, which would leave no graph.
+                with torch.enable_grad():
+                    # Sum, not mean: per-example gradients must not depend on the batch size.
+                    F.cross_entropy(model(inputs), labels, reduction="sum").backward()
     finally:
-        for handle in handles:
-            handle.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
-    if not head_grads[0]:
-        raise ValueError("no batches given: saliency needs calibration data")
-    return MaskGradients([torch.cat(g) for g in head_grads], [torch.cat(g) for g in channel_grads])
+    return recorder.gradients()

@@ -78,4 +78,26 @@ def run(args: argparse.Namespace) -> int:
     for subset, value in result.best_val_accuracy.items():
         print(f"  {subset:<18} {value:.4f}")
     print(f"checkpoint {result.checkpoint}\nmetrics log {result.log}")
+    if result.gate is not None:
+        print(f"gate {_save_joint_gate(result, config, val_data)}")
     return 0
+
+
+def _save_joint_gate(result, config, val_data) -> Path:
+    """Refine the best epoch's gate on the validation split and save it beside the checkpoint,
+    where inference_node and `sentryfuse eval --checkpoint` look for it."""
+    import time
+
+    from sentryfuse_ros.model.checkpoint import backbone_sha256, load_checkpoint
+    from sentryfuse_ros.model.gate_checkpoint import gate_beside, save_gate
+    from sentryfuse_ros.training.joint import finish_gate
+
+    started = time.perf_counter()
+    backbone = load_checkpoint(result.checkpoint).model  # the best epoch, which the gate belongs to
+    refinement = finish_gate(result.gate, backbone, val_data.inputs, val_data.labels, config.joint, config.seed)
+    choice = ", ".join(f"{name} {100 * value:.1f}%" for name, value in refinement["heldout_accuracy"].items())
+    print(f"plan refinement: {refinement['chosen']} (held-out accuracy of the gate's plans: {choice})")
+    report = {"joint": config.joint.to_dict(), "refinement": refinement, "train_seconds": round(result.seconds, 1),
+              "refine_seconds": round(time.perf_counter() - started, 1), "best_epoch": result.best_epoch}
+    return save_gate(result.gate, gate_beside(result.checkpoint), backbone_sha256=backbone_sha256(result.checkpoint),
+                     report=report)

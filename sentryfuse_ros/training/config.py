@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from sentryfuse_ros.model.config import SentryAttendConfig
 from sentryfuse_ros.training.curriculum import NO_DROPOUT, ModalityDropoutCurriculum
+from sentryfuse_ros.training.joint import JointConfig
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,8 @@ class TrainConfig:
     variant: str
     model: SentryAttendConfig = field(default_factory=SentryAttendConfig)
     curriculum: ModalityDropoutCurriculum = field(default_factory=ModalityDropoutCurriculum)
+    # Joint training with SentryGate (training/joint.py); None trains the backbone alone.
+    joint: JointConfig | None = None
     epochs: int = 15
     batch_size: int = 128
     peak_lr: float = 2e-3
@@ -31,7 +34,8 @@ class TrainConfig:
         return asdict(self)
 
 
-VARIANTS = ("sentryattend", "dense", "no_dropout")
+JOINT_VARIANT = "sentryfuse-joint"
+VARIANTS = ("sentryattend", "dense", "no_dropout", JOINT_VARIANT)
 
 
 def variant_config(variant: str, **overrides) -> TrainConfig:
@@ -42,6 +46,8 @@ def variant_config(variant: str, **overrides) -> TrainConfig:
         base = TrainConfig(variant=variant, model=SentryAttendConfig().dense_twin())
     elif variant == "no_dropout":
         base = TrainConfig(variant=variant, curriculum=NO_DROPOUT)
+    elif variant == JOINT_VARIANT:
+        base = TrainConfig(variant=variant, joint=JointConfig())
     else:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
     return replace(base, **overrides)

@@ -6,7 +6,9 @@ Outputs in `out_dir`: `<variant>.safetensors` + `<variant>.json` (the best epoch
 and an `end` record with the wall time).
 
 Validation score = mean validation accuracy over the subsets the variant trains on: all 7 with
-modality dropout, only all-three-modalities without it.
+modality dropout, only all-three-modalities without it. With joint training (training/joint.py)
+it is that mean over the unpruned model and the gate's plans at `joint.val_budgets`, and the
+gate of the best epoch is returned with it.
 
 Under torchrun (inside `distributed.process_group()`) every rank builds the same model and draws
 the same shuffle and modality subsets from the same seed, trains on its share of each global
@@ -16,6 +18,7 @@ gradients; only rank 0 evaluates, logs and saves.
 
 from __future__ import annotations
 
+import copy
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -30,10 +33,13 @@ from tqdm import tqdm
 from sentryfuse_ros.modalities import subset_name, subsets_of
 from sentryfuse_ros.model.checkpoint import save_checkpoint
 from sentryfuse_ros.model.sentry_attend import SentryAttend
+from sentryfuse_ros.model.sentry_gate import SentryGate
+from sentryfuse_ros.pruning.saliency import MaskGradientRecorder
 from sentryfuse_ros.training import distributed
 from sentryfuse_ros.training.config import TrainConfig
 from sentryfuse_ros.training.data import LabelledTensors
 from sentryfuse_ros.training.evaluate import subset_accuracies
+from sentryfuse_ros.training.joint import JointPruning, pruned_loss
 from sentryfuse_ros.training.metrics_log import MetricsLog
 from sentryfuse_ros.training.optimizer import build_optimizer, learning_rate
 
@@ -53,6 +59,8 @@ class TrainResult:
     best_val_score: float
     best_val_accuracy: dict[str, float]
     seconds: float
+    # Joint training: the gate of the best epoch (its MLP only: refine it before deploying).
+    gate: SentryGate | None = None
 
 
 def train(
@@ -74,6 +82,9 @@ def train(
     model = init if init is not None else SentryAttend(config.model)
     if init is None:
         model.fit_input_normalization(train_data.inputs)
+    if config.joint is not None and world > 1:
+        raise ValueError("joint training runs in one process: the gate's running importance would differ between ranks")
+    joint = JointPruning(model, config.joint, config.seed) if config.joint is not None else None
     training_model = model
     if world > 1:
         # Dropped modalities leave their tokenizer without gradients (the same on every rank). The
@@ -101,6 +112,7 @@ def train(
         world_size=world,
     )
     best = {"epoch": -1, "score": -1.0, "accuracy": {}}
+    best_gate_state = None
     step = 0
     with log, tqdm(total=total_steps, disable=not (progress and is_main), desc=config.variant, unit="step") as bar:
         for epoch in range(config.epochs):
@@ -109,7 +121,8 @@ def train(
             epoch_loss, epoch_correct = 0.0, 0
             for batch_index in range(steps_per_epoch):
                 indices = order[batch_index * config.batch_size : (batch_index + 1) * config.batch_size]
-                subset = config.curriculum.sample_subset(epoch + batch_index / steps_per_epoch, generator, task)
+                fractional_epoch = epoch + batch_index / steps_per_epoch
+                subset = config.curriculum.sample_subset(fractional_epoch, generator, task)
                 mine = indices[rank::world]
                 # A last batch smaller than the world leaves a rank no samples: it runs one at
                 # weight 0, because every rank must join DDP's gradient all-reduce.
@@ -120,12 +133,16 @@ def train(
                 lr = learning_rate(step, total_steps, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                logits = training_model(batch)
-                loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                # DDP averages gradients over ranks: weighting each shard's mean loss by world x its
-                # share of the batch makes that the gradient of the whole batch's mean loss.
-                (loss * (len(mine) * world / len(indices))).backward()
+                recorder = MaskGradientRecorder(model) if joint is not None else nullcontext()
+                with recorder:
+                    logits = training_model(batch)
+                    loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+                    optimizer.zero_grad(set_to_none=True)
+                    # DDP averages gradients over ranks: weighting each shard's mean loss by world x its
+                    # share of the batch makes that the gradient of the whole batch's mean loss.
+                    (loss * (len(mine) * world / len(indices))).backward()
+                if joint is not None:
+                    _joint_step(joint, recorder, model, subset, fractional_epoch, batch, labels, logits, config)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                 optimizer.step()
                 step += 1
@@ -147,6 +164,12 @@ def train(
                 model, val_data.inputs, val_data.labels, subsets_of(task), config.eval_batch_size
             )
             score = sum(val_accuracy[subset_name(s)] for s in selection_subsets) / len(selection_subsets)
+            pruned_fields = {}
+            if joint is not None:
+                pruned_accuracy = _pruned_val_accuracy(joint, val_data, selection_subsets, config)
+                pruned_fields = {"val_pruned_accuracy": pruned_accuracy}
+                scores = [score, *(sum(by_subset.values()) / len(by_subset) for by_subset in pruned_accuracy.values())]
+                score = sum(scores) / len(scores)
             is_best = score > best["score"]
             log.write(
                 "epoch",
@@ -157,12 +180,15 @@ def train(
                 drop_probability_at_end=config.curriculum.drop_probability(epoch + 1),
                 val_accuracy=val_accuracy,
                 val_score=score,
+                **pruned_fields,
                 is_best=is_best,
                 seconds=time.monotonic() - started,
             )
             bar.write(f"epoch {epoch}: val score {score:.4f}" + (" (best)" if is_best else ""))
             if is_best:
                 best = {"epoch": epoch, "score": score, "accuracy": val_accuracy}
+                if joint is not None:
+                    best_gate_state = copy.deepcopy(joint.gate.state_dict())
                 meta = {"variant": config.variant, "epoch": epoch, "val_score": score, "val_accuracy": val_accuracy}
                 save_checkpoint(
                     model, checkpoint_path, meta={**meta, "world_size": world, "train_config": config.to_dict()}
@@ -172,6 +198,10 @@ def train(
         log.write("end", seconds=seconds, best_epoch=best["epoch"], best_val_score=best["score"])
     # Only rank 0 evaluated: every rank returns its result.
     best, seconds = distributed.broadcast_from_main((best, seconds))
+    gate = None
+    if joint is not None and best_gate_state is not None:
+        gate = joint.gate
+        gate.load_state_dict(best_gate_state)
     return TrainResult(
         checkpoint=checkpoint_path.with_name(checkpoint_path.name + ".safetensors"),
         log=log_path,
@@ -179,4 +209,30 @@ def train(
         best_val_score=best["score"],
         best_val_accuracy=best["accuracy"],
         seconds=seconds,
+        gate=gate,
     )
+
+
+def _joint_step(joint: JointPruning, recorder: MaskGradientRecorder, model: SentryAttend, subset, epoch: float,
+                batch, labels, full_logits, config: TrainConfig) -> None:
+    """The joint part of one step: record the full-width pass's importance, run the pruned pass
+    (its gradients add to the full-width pass's before the optimizer step) and fit the gate."""
+    joint.record(subset, recorder.gradients())
+    budget = joint.draw_budget(epoch)
+    if budget is not None:
+        with joint.pruned(subset, budget):
+            logits = model(batch)
+            pruned_loss(logits, labels, full_logits, config.joint, config.label_smoothing).backward()
+    joint.fit_step()
+
+
+def _pruned_val_accuracy(joint: JointPruning, val_data: LabelledTensors, subsets, config: TrainConfig) -> dict:
+    """{budget: {subset: accuracy}} of the gate's (unrefined) plans on the validation split."""
+    accuracy = {}
+    for budget in config.joint.val_budgets:
+        by_subset = {}
+        for subset in subsets:
+            with joint.pruned(subset, budget) as pruned:
+                by_subset.update(subset_accuracies(pruned, val_data.inputs, val_data.labels, [subset], config.eval_batch_size))
+        accuracy[f"{budget:g}"] = by_subset
+    return accuracy
