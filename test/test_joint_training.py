@@ -63,6 +63,7 @@ def test_running_importance_is_an_exponential_mean_per_subset():
     assert torch.allclose(joint.importance[ALL][0][0], torch.ones(4))
 
 
+@pytest.mark.slow
 def test_the_gate_learns_each_subsets_order_and_its_plans_follow_it():
     joint = _joint(gate_learning_rate=1e-2)
     generator = torch.Generator().manual_seed(3)

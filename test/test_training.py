@@ -155,4 +155,4 @@ def test_fine_tuning_starts_from_the_checkpoint_and_keeps_its_input_statistics(t
 def test_train_command_is_registered_with_its_variants():
     result = subprocess.run([sys.executable, "-m", "sentryfuse_ros.cli", "train", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "{sentryattend,dense,no_dropout}" in result.stdout and "--out" in result.stdout
+    assert "{sentryattend,dense,no_dropout,sentryfuse-joint}" in result.stdout and "--out" in result.stdout

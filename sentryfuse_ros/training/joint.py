@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sentryfuse_ros.modalities import subset_name
 from sentryfuse_ros.model.sentry_attend import SentryAttend
 from sentryfuse_ros.model.sentry_gate import SentryGate, alive_vector
 from sentryfuse_ros.pruning.gate_targets import budget_grid
@@ -150,9 +149,6 @@ class JointPruning:
         finally:
             ones = [torch.ones(n) for n in self.heads_per_layer], [torch.ones(n) for n in self.channels_per_layer]
             self.model.set_masks(*ones)
-
-    def report(self) -> dict:
-        return {"subsets_recorded": [subset_name(subset) for subset in self.importance]}
 
 
 def pruned_loss(logits: Tensor, labels: Tensor, full_logits: Tensor, config: JointConfig, label_smoothing: float) -> Tensor:
