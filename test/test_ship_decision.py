@@ -39,9 +39,11 @@ def test_a_candidate_that_loses_anywhere_is_not_shipped(candidate, failing):
 
 
 def test_the_levels_are_the_nodes_shipped_policy():
-    from sentryfuse_ros.nodes.inference_params import POLICY_DEFAULTS
+    from sentryfuse_ros.nodes.inference_params import PARAMS
+    from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 
-    assert level_ratios() == {level: values[0] for level, values in POLICY_DEFAULTS.items()}
+    defaults = {spec.name: spec.default for spec in PARAMS}
+    assert level_ratios() == {level: defaults[f"policy.{level}.prune_ratio"] for level in LEVEL_NAMES}
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ class Decision:
 
 def level_ratios() -> dict[str, float]:
     """Each power level's shipped prune ratio."""
-    from sentryfuse_ros.nodes.inference_params import POLICY_DEFAULTS
+    from sentryfuse_ros.nodes.power_policy import POLICY_DEFAULTS  # pure Python: no rclpy for an offline decision
 
     return {level: values[0] for level, values in POLICY_DEFAULTS.items()}
 

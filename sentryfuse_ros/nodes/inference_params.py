@@ -9,7 +9,7 @@ from sentryfuse_ros.nodes.change_detector import ChangeThresholds
 from sentryfuse_ros.nodes.offload_codec import ENCODINGS
 from sentryfuse_ros.nodes.params import ParamSpec
 from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
-from sentryfuse_ros.nodes.power_policy import AUTO_RATIO, MAX_RATIO, TRIGGERS, param_name
+from sentryfuse_ros.nodes.power_policy import AUTO_RATIO, MAX_RATIO, POLICY_DEFAULTS, TRIGGERS, param_name
 from sentryfuse_ros.nodes.qos import RELIABILITIES
 from sentryfuse_ros.nodes.sensor_feed import INGESTION_MODES
 from sentryfuse_ros.pruning.runtime import POLICIES as RUNTIME_POLICIES
@@ -21,14 +21,6 @@ TOPIC_PARAMS = ("camera.topic", "imu.topic", "audio.topic", "state_topic", "pred
 # Fastest streams an automatic queue depth is sized for: a queue holds two prediction periods
 # of them, so a prediction that runs late loses nothing.
 AUTO_DEPTH_RATES_HZ = {"imu": 400.0, "audio": 100.0}
-# Power policy parameters (nodes/power_policy.py): changing one applies at the next tick.
-# level: (prune_ratio, rate_hz, trigger, shed, offload); `sentryfuse policy fit` measures the first four.
-POLICY_DEFAULTS = {
-    "full": (0.0, 10.0, "rate", "", False),
-    "normal": (0.0, 10.0, "rate", "", False),
-    "low": (0.2, 5.0, "change", "imu", True),
-    "critical": (0.2, 5.0, "change", "imu", True),
-}
 # Model parameters, in load_plan_cache's order: changing one reloads the weights and rebuilds the plans.
 MODEL_PARAMS = ("weights_path", "gate_path", "runtime", "num_threads")
 

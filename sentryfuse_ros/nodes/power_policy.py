@@ -29,6 +29,14 @@ from sentryfuse_ros.nodes.power_level import LEVEL_NAMES
 TRIGGERS = ("rate", "change")
 AUTO_RATIO = -1.0  # prune_ratio value meaning "each level's policy.<level>.prune_ratio"
 MAX_RATIO = 0.9  # the most a plan may remove
+# The shipped policy, inference_node's parameter defaults (config/sentryfuse.yaml states the same).
+# level: (prune_ratio, rate_hz, trigger, shed, offload); `sentryfuse policy fit` measures the first four.
+POLICY_DEFAULTS = {
+    "full": (0.0, 10.0, "rate", "", False),
+    "normal": (0.0, 10.0, "rate", "", False),
+    "low": (0.2, 5.0, "change", "imu", True),
+    "critical": (0.2, 5.0, "change", "imu", True),
+}
 
 
 @dataclass(frozen=True)

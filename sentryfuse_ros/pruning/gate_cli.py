@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     val = _calibration(val_data)
     if args.calibration_split == "val":  # two disjoint halves
-        calibration, heldout = val.split(len(val.labels) // 2, seed=args.seed)
+        calibration, heldout = val.halves(seed=args.seed)
     else:
         calibration, heldout = _calibration(load_labelled_split("train", args.data)), val
     started = time.perf_counter()

@@ -44,6 +44,11 @@ class Calibration:
         order = torch.randperm(len(self.labels), generator=generator)
         return self._rows(order[:n]), self._rows(order[n:])
 
+    def halves(self, seed: int) -> tuple["Calibration", "Calibration"]:
+        """Two disjoint random halves: a gate's calibration set and its held-out set, both drawn
+        from the validation split (post-hoc and joint gate training alike)."""
+        return self.split(len(self.labels) // 2, seed)
+
     def _rows(self, index: Tensor) -> "Calibration":
         return Calibration({k: v[index] for k, v in self.inputs.items()}, self.labels[index], self.batch_size)
 

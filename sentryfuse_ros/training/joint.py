@@ -160,17 +160,18 @@ def pruned_loss(logits: Tensor, labels: Tensor, full_logits: Tensor, config: Joi
 
 
 def finish_gate(gate: SentryGate, model: SentryAttend, val_inputs: dict, val_labels: Tensor, config: JointConfig,
-                seed: int, examples: int = 512) -> dict:
+                seed: int, examples: int | None = None) -> dict:
     """Give the jointly trained gate what deployment refines its plans with, as post-hoc training
     does: per-subset means and mask-tuning scales on one half of the validation split, the
-    refinement chosen on the other half. Returns that choice."""
-    from sentryfuse_ros.pruning.gate_training import refine_gate, store_means
+    refinement chosen on the other half, each of post-hoc training's size unless `examples`.
+    Returns that choice."""
+    from sentryfuse_ros.pruning.gate_training import GateTrainingConfig, refine_gate, store_means
     from sentryfuse_ros.pruning.method import Calibration
 
     model.eval()
-    val = Calibration(val_inputs, val_labels)
-    calibration, heldout = val.split(len(val_labels) // 2, seed=seed)
-    calibration = calibration.sample(min(examples, len(calibration.labels)), seed=seed)
-    heldout = heldout.sample(min(examples, len(heldout.labels)), seed=seed)
+    sizes = GateTrainingConfig()
+    calibration, heldout = Calibration(val_inputs, val_labels).halves(seed)
+    calibration = calibration.sample(min(examples or sizes.examples_per_subset, len(calibration.labels)), seed=seed)
+    heldout = heldout.sample(min(examples or sizes.heldout_examples, len(heldout.labels)), seed=seed)
     store_means(gate, model, calibration)
     return refine_gate(gate, model, calibration, heldout, config.refinement_check_budgets)
